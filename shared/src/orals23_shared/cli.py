@@ -1,0 +1,176 @@
+"""CLI plumbing shared by every ``<name>-train/-eval/-reproduce/-bench`` entry point.
+
+One config dataclass per experiment is the single source of options::
+
+    @dataclass
+    class TrainConfig:
+        lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+        rule: Literal["gd", "fa"] = field(default="gd", metadata={"help": "learning rule"})
+
+    def main(argv=None) -> int:
+        parser = argparse.ArgumentParser(prog="x-train", description=__doc__)
+        add_dataclass_args(parser, TrainConfig)
+        cfg = config_from_args(parser, TrainConfig, argv)   # --config file.json, then flags
+        ...
+
+    def entry() -> None:            # the [project.scripts] target
+        run_cli(main)
+
+Bad input raises ``UsageError`` anywhere in the package; ``run_cli`` turns it (and a missing file)
+into one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import types
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+__all__ = ["UsageError", "add_dataclass_args", "config_from_args", "run_cli", "check"]
+
+C = TypeVar("C")
+
+
+class UsageError(ValueError):
+    """Bad input from the user: reported as one line and exit code 2."""
+
+
+def check(condition: bool, message: str) -> None:
+    """Raise ``UsageError(message)`` unless ``condition``."""
+    if not condition:
+        raise UsageError(message)
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    origin = get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(get_args(tp)) == 2:
+            return args[0], True
+    return tp, False
+
+
+def _parse_list(inner: Any) -> Callable[[str], list]:
+    def parse(text: str) -> list:
+        parts = [p for p in text.replace(" ", ",").split(",") if p]
+        try:
+            return [inner(p) for p in parts]
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {inner.__name__}: {text!r}") from e
+
+    return parse
+
+
+def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, config_flag: bool = True) -> None:
+    """Add one ``--flag`` per dataclass field (help from ``field(metadata={"help": ...})``).
+
+    Defaults are left as ``SUPPRESS`` so ``config_from_args`` can tell a given flag from a default
+    and layer: dataclass defaults < ``--config`` JSON < flags on the command line.
+    """
+    if config_flag:
+        parser.add_argument(
+            "--config",
+            type=Path,
+            default=None,
+            help="JSON file with option values; flags given on the command line override it",
+        )
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        tp, optional = _unwrap_optional(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        default = (
+            f.default
+            if f.default is not dataclasses.MISSING
+            else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        )  # type: ignore[misc]
+        help_text = f.metadata.get("help", "")
+        help_text = f"{help_text} (default: {default})" if help_text else f"(default: {default})"
+        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
+        origin = get_origin(tp)
+        if tp is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            continue
+        if origin is Literal:
+            choices = list(get_args(tp))
+            kwargs.update(choices=choices, type=type(choices[0]))
+        elif origin in (list, tuple):
+            inner = get_args(tp)[0] if get_args(tp) else str
+            kwargs.update(type=_parse_list(inner), metavar="A,B,...")
+        elif tp in (int, float, str):
+            kwargs.update(type=tp)
+        elif tp is Path:
+            kwargs.update(type=Path)
+        else:
+            kwargs.update(type=str)
+        if optional:
+            base = kwargs.get("type", str)
+            kwargs["type"] = lambda s, _b=base: None if s.lower() in ("none", "null", "") else _b(s)
+        parser.add_argument(flag, **kwargs)
+
+
+def config_from_args(
+    parser: argparse.ArgumentParser,
+    cls: type[C],
+    argv: Sequence[str] | None = None,
+    namespace: argparse.Namespace | None = None,
+) -> C:
+    """Parse ``argv`` and build ``cls``: defaults, then ``--config`` JSON, then explicit flags."""
+    ns = namespace if namespace is not None else parser.parse_args(argv)
+    values: dict[str, Any] = {}
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    cfg_path = getattr(ns, "config", None)
+    if cfg_path is not None:
+        cfg_path = Path(cfg_path)
+        if not cfg_path.is_file():
+            raise UsageError(f"config file not found: {cfg_path}")
+        try:
+            loaded = json.loads(cfg_path.read_text())
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{cfg_path}: invalid JSON at line {e.lineno}: {e.msg}") from e
+        if not isinstance(loaded, dict):
+            raise UsageError(f"{cfg_path}: expected a JSON object of option values")
+        unknown = sorted(set(loaded) - names)
+        if unknown:
+            raise UsageError(f"{cfg_path}: unknown option(s) {', '.join(unknown)}")
+        values.update(loaded)
+    for name in names:
+        if hasattr(ns, name):
+            values[name] = getattr(ns, name)
+    hints = typing.get_type_hints(cls)
+    for name, v in list(values.items()):
+        tp, _ = _unwrap_optional(hints[name])
+        if tp is Path and isinstance(v, str):
+            values[name] = Path(v)
+        elif get_origin(tp) is tuple and isinstance(v, list):
+            values[name] = tuple(v)
+    try:
+        return cls(**values)
+    except TypeError as e:
+        raise UsageError(str(e)) from e
+
+
+def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
+    """Call ``main(argv)`` and exit with its code; bad input becomes one line and exit code 2."""
+    prog = Path(sys.argv[0]).name
+    try:
+        code = main(argv)
+    except UsageError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as e:
+        print(
+            f"{prog}: error: {e.strerror or e}: {e.filename}" if e.filename else f"{prog}: error: {e}", file=sys.stderr
+        )
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(int(code or 0))

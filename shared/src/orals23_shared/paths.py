@@ -14,7 +14,7 @@ ENV_VAR = "ORALS23_DATA"
 
 def _repo_root(start: Path) -> Path | None:
     for parent in [start, *start.parents]:
-        if (parent / "noxfile.py").is_file() and (parent / "packages").is_dir():
+        if (parent / "noxfile.py").is_file() and (parent / "shared" / "pyproject.toml").is_file():
             return parent
     return None
 

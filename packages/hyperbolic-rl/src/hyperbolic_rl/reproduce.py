@@ -1,0 +1,274 @@
+"""``hyperbolic-rl-reproduce``: the CPU-sized check of Cetin et al. (ICLR 2023).
+
+The paper's experiments (PPO on Procgen for 25M steps per game, Rainbow on Atari 100K) need GPUs.
+This reproduction checks the paper's qualitative claims on CartPole-v1 with three heads
+(Euclidean, naive hyperbolic, hyperbolic + S-RYM) and several seeds:
+
+1. S-RYM trains end to end without non-finite losses or gradients (Sec. 4).
+2. S-RYM's final return is at least the Euclidean agent's minus 10% (the paper reports gains on
+   Procgen/Atari; on CartPole both may saturate near 500).
+3. Without S-RYM the representations drift to the ball's edge and the gradients spike (Sec. 3,
+   Fig. 3-4 of the paper: "naive" hyperbolic PPO); we compare max ball norm and pre-clip gradient
+   norms of the naive agent with S-RYM's.
+4. The features of a trained agent are more tree-like (lower relative Gromov delta) than those of a
+   random encoder on the same states (Sec. 3, Table 1 of the paper).
+
+``--quick``: 2 seeds x 40k steps per head; the full run: 3 seeds x 100k steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orals23_shared.cli import check, run_cli
+from orals23_shared.reproduce import Claim, add_reproduce_args, write_summary
+
+__all__ = ["main", "entry", "run_one", "summarise_run"]
+
+HEADS = ("euclidean", "hyperbolic", "srym")
+
+
+def summarise_run(result: dict[str, Any]) -> dict[str, Any]:
+    """Scalar diagnostics of one training run (JSON-friendly)."""
+    hist = result["history"]
+
+    def col(key: str) -> list[float]:
+        return [h[key] for h in hist if h.get(key) is not None]
+
+    gn, kl = col("grad_norm_max"), col("approx_kl_max")
+    med = float(np.median(gn)) if gn else float("nan")
+    out = {
+        "final_return": result["final_return"],
+        "auc": result["auc"],
+        "nonfinite_updates": result["nonfinite"],
+        "nonfinite_metrics": int(sum(not np.isfinite(v) for h in hist for v in h.values() if isinstance(v, float))),
+        "grad_norm_max": float(max(gn)) if gn else float("nan"),
+        "grad_norm_median": med,
+        "grad_spikes": int(sum(g > 10 * med for g in gn)) if gn else 0,
+        "approx_kl_max": float(max(kl)) if kl else float("nan"),
+        "kl_spikes": int(sum(k > 0.05 for k in kl)),
+        "feature_norm_max": float(max(col("feature_norm_max"))),
+        "seconds": result["seconds"],
+        "steps": result["global_step"],
+        "curve": [(s, r) for s, r in result["episodes"]],
+        "ball_norm_max_curve": col("ball_norm_max"),
+        "grad_norm_curve": gn,
+    }
+    if col("ball_norm_max"):
+        out["ball_norm_max"] = float(max(col("ball_norm_max")))
+        out["ball_frac_edge_max"] = float(max(col("ball_frac_edge")))
+    return out
+
+
+def run_one(args: tuple[str, str, int, int, int]) -> dict[str, Any]:
+    """Train one (env, head, seed, steps) agent; returns its summary and, for Euclidean, the delta probe."""
+    import torch
+
+    from hyperbolic_rl.data import collect_states
+    from hyperbolic_rl.diagnostics import relative_delta
+    from hyperbolic_rl.train import TrainConfig, build_model, train
+
+    env_id, head, seed, steps, n_states = args
+    cfg = TrainConfig(env_id=env_id, head=head, seed=seed, total_steps=steps, threads=1)
+    result = train(cfg)
+    out = {"head": head, "seed": seed, **summarise_run(result)}
+    model = result["model"].eval()
+
+    def policy(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            logits, _, _ = model(torch.as_tensor(x))
+        return logits.argmax(-1).numpy()
+
+    states = collect_states(env_id, n_states, seed=seed + 123, policy=policy)
+    with torch.no_grad():
+        torch.manual_seed(seed + 999)
+        random_model, _ = build_model(replace(cfg, head="euclidean"), model.obs_shape, model.n_actions)
+        z_trained, _ = model.features(torch.as_tensor(states))
+        z_random, _ = random_model.eval().features(torch.as_tensor(states))
+    out["delta_rel_trained"] = relative_delta(z_trained, seed=seed)["delta_rel"]
+    out["delta_rel_random"] = relative_delta(z_random, seed=seed)["delta_rel"]
+    return out
+
+
+def _mean(runs: list[dict[str, Any]], key: str) -> float:
+    vals = [r[key] for r in runs if key in r]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _plot(runs: list[dict[str, Any]], out: Path, window: int = 20) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    colors = {"euclidean": "tab:blue", "hyperbolic": "tab:red", "srym": "tab:green"}
+    for r in runs:
+        c = colors[r["head"]]
+        label = r["head"] if r["seed"] == min(x["seed"] for x in runs) else None
+        if r["curve"]:
+            steps, rets = np.array(r["curve"]).T
+            smooth = np.convolve(rets, np.ones(window) / window, mode="valid") if len(rets) >= window else rets
+            axes[0].plot(steps[len(steps) - len(smooth) :], smooth, color=c, label=label, alpha=0.8)
+        if r.get("ball_norm_max_curve"):
+            axes[1].plot(r["ball_norm_max_curve"], color=c, label=label, alpha=0.8)
+        axes[2].plot(r["grad_norm_curve"], color=c, label=label, alpha=0.8)
+    axes[0].set(title="episode return (moving avg 20)", xlabel="env steps")
+    axes[1].set(title="max relative ball norm per rollout", xlabel="update", ylim=(0, 1.02))
+    axes[2].set(title="max pre-clip gradient norm per update", xlabel="update", yscale="log")
+    for ax in axes:
+        ax.legend()
+    fig.tight_layout()
+    path = out / "cartpole_heads.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hyperbolic-rl-reproduce",
+        description="Check S-RYM's stability, return and delta-hyperbolicity claims on CartPole (CPU-sized).",
+    )
+    add_reproduce_args(parser, default_out="reproduce/hyperbolic-rl")
+    parser.add_argument("--env-id", default="CartPole-v1", help="environment (default: %(default)s)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per head (default: 2 quick, 3 full)")
+    parser.add_argument("--steps", type=int, default=None, help="env steps per run (default: 40k quick, 100k full)")
+    parser.add_argument(
+        "--workers", type=int, default=min(2, os.cpu_count() or 1), help="parallel runs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--probe-states", type=int, default=1000, help="states for the delta probe (default: %(default)s)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no per-run lines")
+    args = parser.parse_args(argv)
+    from hyperbolic_rl.data import check_env_id
+
+    check_env_id(args.env_id)
+    n_seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
+    steps = args.steps if args.steps is not None else (40_000 if args.quick else 100_000)
+    check(n_seeds >= 1 and steps >= 512 and args.workers >= 1, "--seeds, --workers >= 1 and --steps >= 512 required")
+    check(args.probe_states >= 8, f"--probe-states must be >= 8, got {args.probe_states}")
+    check(args.device == "cpu", "reproduce runs on CPU only (tiny networks)")
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    jobs = [
+        (args.env_id, head, args.seed + s, steps, args.probe_states)
+        for s in range(n_seeds)
+        for head in ("srym", "hyperbolic", "euclidean")
+    ]
+    runs: list[dict[str, Any]] = []
+    if args.workers > 1:
+        with ProcessPoolExecutor(args.workers) as pool:
+            for r in pool.map(run_one, jobs):
+                runs.append(r)
+                if not args.quiet:
+                    print(
+                        f"{r['head']:>10} seed {r['seed']}: final {r['final_return']:.1f}, {r['seconds']:.0f}s",
+                        flush=True,
+                    )
+    else:
+        for job in jobs:
+            r = run_one(job)
+            runs.append(r)
+            if not args.quiet:
+                print(
+                    f"{r['head']:>10} seed {r['seed']}: final {r['final_return']:.1f}, {r['seconds']:.0f}s", flush=True
+                )
+    by = {h: [r for r in runs if r["head"] == h] for h in HEADS}
+    (out / "runs.json").write_text(json.dumps(runs, indent=1, default=float) + "\n")
+
+    claims: list[Claim] = []
+    srym_nonfinite = sum(r["nonfinite_updates"] + r["nonfinite_metrics"] for r in by["srym"])
+    claims.append(
+        Claim.threshold(
+            "S-RYM trains end to end with finite losses and gradients (no skipped non-finite update)",
+            paper="stable end-to-end training (Sec. 4)",
+            ours=f"{srym_nonfinite} non-finite updates/metrics",
+            ok=srym_nonfinite == 0,
+            runs=len(by["srym"]),
+        )
+    )
+    e_final, s_final = _mean(by["euclidean"], "final_return"), _mean(by["srym"], "final_return")
+    claims.append(
+        Claim.threshold(
+            f"S-RYM final return >= Euclidean - 10% ({args.env_id}, mean of last 20 episodes)",
+            paper="S-RYM >= Euclidean on most Procgen / Atari games",
+            ours=f"S-RYM {s_final:.1f} vs Euclidean {e_final:.1f} (ratio {s_final / max(e_final, 1e-9):.2f})",
+            ok=s_final >= 0.9 * e_final,
+            partly=s_final >= 0.75 * e_final,
+            srym=[r["final_return"] for r in by["srym"]],
+            euclidean=[r["final_return"] for r in by["euclidean"]],
+            naive=[r["final_return"] for r in by["hyperbolic"]],
+        )
+    )
+    n_ball, s_ball = _mean(by["hyperbolic"], "ball_norm_max"), _mean(by["srym"], "ball_norm_max")
+    n_gn, s_gn = _mean(by["hyperbolic"], "grad_norm_max"), _mean(by["srym"], "grad_norm_max")
+    larger_norm, larger_grad = n_ball > s_ball, n_gn > s_gn
+    claims.append(
+        Claim.threshold(
+            "without S-RYM, representations approach the ball's edge and gradients spike",
+            paper="naive hyperbolic PPO: large norms, exploding gradients, unstable (Sec. 3)",
+            ours=f"max ball norm naive {n_ball:.3f} vs S-RYM {s_ball:.3f}; max grad norm naive {n_gn:.1f} vs S-RYM {s_gn:.1f}",
+            ok=larger_norm and larger_grad,
+            partly=larger_norm or larger_grad,
+            naive_frac_edge_max=_mean(by["hyperbolic"], "ball_frac_edge_max"),
+            srym_frac_edge_max=_mean(by["srym"], "ball_frac_edge_max"),
+            naive_grad_spikes=[r["grad_spikes"] for r in by["hyperbolic"]],
+            srym_grad_spikes=[r["grad_spikes"] for r in by["srym"]],
+            naive_kl_max=_mean(by["hyperbolic"], "approx_kl_max"),
+            srym_kl_max=_mean(by["srym"], "approx_kl_max"),
+            euclidean_kl_max=_mean(by["euclidean"], "approx_kl_max"),
+            naive_final_return=_mean(by["hyperbolic"], "final_return"),
+        )
+    )
+    d_tr, d_rand = _mean(by["euclidean"], "delta_rel_trained"), _mean(by["euclidean"], "delta_rel_random")
+    claims.append(
+        Claim.threshold(
+            "features of a trained Euclidean agent are more hyperbolic (lower relative delta) than a random encoder's",
+            paper="RL representations have low delta_rel (Sec. 3, Table 1)",
+            ours=f"delta_rel trained {d_tr:.3f} vs random encoder {d_rand:.3f}",
+            ok=d_tr < d_rand,
+            per_head_trained={h: _mean(by[h], "delta_rel_trained") for h in HEADS},
+        )
+    )
+    plots = [_plot(runs, out)]
+    seconds = time.time() - t0
+    path = write_summary(
+        out,
+        "hyperbolic-rl",
+        claims,
+        seconds,
+        plots=plots,
+        quick=args.quick,
+        env_id=args.env_id,
+        seeds=n_seeds,
+        steps_per_run=steps,
+        per_head={
+            h: {
+                k: _mean(by[h], k)
+                for k in ("final_return", "auc", "ball_norm_max", "grad_norm_max", "approx_kl_max", "seconds")
+            }
+            for h in HEADS
+        },
+    )
+    if not args.quiet:
+        for c in claims:
+            print(f"[{c.verdict}] {c.claim}: {c.ours}")
+        print(f"wrote {path} ({seconds:.0f}s)")
+    return 0
+
+
+def entry() -> None:
+    run_cli(main)

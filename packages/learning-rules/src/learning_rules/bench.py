@@ -1,0 +1,94 @@
+"""``learning-rules-bench``: side-by-side timings of the package's computations (not asserted in tests).
+
+Measures, in one run on the same machine: closed-form lazy kernels vs Gauss-Hermite quadrature vs a
+Monte-Carlo width-N estimate; one DMFT fixed-point iteration (sampled, S sources) vs the closed-form linear
+DMFT; one full-batch training step at several widths. Bordelon & Pehlevan, ICLR 2023.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main", "entry"]
+
+
+def _time(fn, repeats: int = 3) -> float:
+    import jax
+
+    jax.block_until_ready(fn())  # compile / warm up
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn())
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Time lazy kernels, DMFT iterations and training steps side by side; writes OUT/bench.json."""
+    parser = argparse.ArgumentParser(prog="learning-rules-bench", description=main.__doc__)
+    parser.add_argument("--out", type=Path, default=Path("bench"), help="output folder (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), gpu or auto")
+    parser.add_argument("--widths", default="256,1024,2048", help="widths for the training step (default: %(default)s)")
+    args = parser.parse_args(argv)
+    from orals23_shared.cli import UsageError
+
+    try:
+        widths = [int(w) for w in args.widths.split(",")]
+    except ValueError:
+        raise UsageError(f"--widths: expected comma-separated integers, got {args.widths!r}") from None
+    if any(w < 1 for w in widths):
+        raise UsageError("--widths must be positive")
+    from learning_rules.cli import setup_jax
+
+    setup_jax(args.device, True)
+    import jax
+
+    from learning_rules.data import make_dataset
+    from learning_rules.dmft import DMFTConfig, dmft_iterate, sample_sources
+    from learning_rules.kernels import _phi_kernels, activation, gaussian_expectation
+    from learning_rules.model import NetSpec, forward, init_network
+    from learning_rules.train import train_steps
+
+    X, y = make_dataset(args.seed, 16, 20)
+    H = X @ X.T / 20
+    f = activation("erf")
+    rows = {
+        "erf kernel closed form (s)": _time(lambda: _phi_kernels("erf", H)[0]),
+        "erf kernel quadrature 64^2 (s)": _time(lambda: gaussian_expectation(f, f, H, 64)),
+    }
+    spec = NetSpec(d_in=20, width=4096, depth=1, activation="erf")
+    params, fixed = init_network(jax.random.PRNGKey(0), spec, X.dtype)
+    rows["erf kernel Monte Carlo N=4096 (s)"] = _time(lambda: forward(params, fixed, X, spec).phi[0])
+    X8, y8 = make_dataset(args.seed, 8, 10)
+    for mode, act, S in (("sample", "tanh", 10000), ("sample", "tanh", 40000), ("exact", "linear", 1)):
+        cfg = DMFTConfig(activation=act, mode=mode, n_samples=S, steps=100)
+        src = sample_sources(jax.random.PRNGKey(0), X8, cfg)
+        delta = jax.numpy.zeros((101, 8)) + y8
+        rows[f"DMFT iteration {mode} {act} S={S if mode == 'sample' else 'exact'} T=100 (s)"] = _time(
+            lambda src=src, cfg=cfg, delta=delta: dmft_iterate(src, X8, y8, delta, cfg)[0]
+        )
+    for N in widths:
+        spec = NetSpec(d_in=20, width=N, depth=2, activation="relu", gamma0=1.0)
+        params, fixed = init_network(jax.random.PRNGKey(0), spec, X.dtype)
+        f0 = forward(params, fixed, X, spec).f
+        rows[f"10 training steps depth 2 N={N} (s)"] = _time(
+            lambda params=params, fixed=fixed, spec=spec, f0=f0: train_steps(params, fixed, X, y, f0, spec, 0.5, 10)[1]
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(rows, indent=1))
+    width = max(len(k) for k in rows)
+    for k, v in rows.items():
+        print(f"{k:<{width}}  {v:.3e}")
+    return 0
+
+
+def entry() -> None:
+    from orals23_shared.cli import run_cli
+
+    run_cli(main)

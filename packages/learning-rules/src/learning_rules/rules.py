@@ -1,0 +1,136 @@
+"""Learning rules as pseudo-gradients and the effective NTK (Bordelon & Pehlevan, ICLR 2023, Sec. 3).
+
+Every rule updates the hidden weights with the rule's pseudo-gradient gt_{l+1} in place of the true
+backward field g_{l+1} = gamma0 N df/dh_{l+1} (the readout is always trained by its gradient):
+
+    dW_0 = (eta gamma0 / (P sqrt(D))) sum_mu Delta_mu gt_1(mu) x_mu^T
+    dW_l = (eta gamma0 / (P sqrt(N))) sum_mu Delta_mu gt_{l+1}(mu) phi(h_l(mu))^T
+    dw_L = (eta gamma0 / P)           sum_mu Delta_mu phi(h_L(mu))
+
+which for GD is exactly -eta gamma0^2 N dL/dtheta with L = (1/2P) sum_mu Delta_mu^2. The function then
+moves by df/dt = (eta/P) K_eff Delta with the (non-symmetric) effective NTK
+
+    K_eff(mu, a) = sum_{l=0..L} Gt_{l+1}(mu, a) Phi_l(mu, a),
+    Phi_l = phi_l phi_l^T / N (Phi_0 = X X^T / D),  Gt_l = g_l gt_l^T / N,  Gt_{L+1} = 1.
+
+Pseudo-gradients (one function per rule):
+    GD:   z_L = w_L,  z_l = W_l^T g_{l+1} / sqrt(N),  g_l = phi'(h_l) z_l
+    FA:   zt_L = b,   zt_l = B_l gt_{l+1} / sqrt(N),  gt_l = phi'(h_l) zt_l     (fixed B_l, b)
+    DFA:  gt_l = phi'(h_l) d_l                                                  (fixed random d_l)
+    Hebb: gt_l = phi(h_l)                               (error-modulated Hebbian: post-synaptic activity)
+    GLN:  GD through the gated linear network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax.numpy as jnp
+
+from learning_rules.model import Features, NetSpec, forward
+
+__all__ = [
+    "true_gradient_fields",
+    "gd_fields",
+    "fa_fields",
+    "dfa_fields",
+    "hebb_fields",
+    "RULE_FIELDS",
+    "pseudo_gradient_fields",
+    "rule_update",
+    "apply_update",
+    "effective_ntk",
+]
+
+
+def true_gradient_fields(params: dict, feats: Features) -> list[jnp.ndarray]:
+    """g_l = gamma0 N df/dh_l for l = 1..L (list index l-1), each (P, N)."""
+    W, w = params["W"], params["w"]
+    N = w.shape[0]
+    L = len(feats.h)
+    g = [None] * L
+    z = jnp.broadcast_to(w, feats.h[-1].shape)
+    for l in range(L - 1, -1, -1):
+        g[l] = feats.dphi[l] * z
+        if l > 0:
+            z = g[l] @ W[l] / jnp.sqrt(N)
+    return g
+
+
+def gd_fields(params: dict, fixed: dict, feats: Features) -> list[jnp.ndarray]:
+    """Gradient descent (and GLN): the pseudo-gradient is the true backward field."""
+    return true_gradient_fields(params, feats)
+
+
+def fa_fields(params: dict, fixed: dict, feats: Features) -> list[jnp.ndarray]:
+    """Feedback alignment: backpropagate through fixed B_l (correlated with W_l(0) by rho) instead of W_l^T."""
+    N = params["w"].shape[0]
+    L = len(feats.h)
+    gt = [None] * L
+    z = jnp.broadcast_to(fixed["b"], feats.h[-1].shape)
+    for l in range(L - 1, -1, -1):
+        gt[l] = feats.dphi[l] * z
+        if l > 0:
+            z = gt[l] @ fixed["Bt"][l - 1] / jnp.sqrt(N)
+    return gt
+
+
+def dfa_fields(params: dict, fixed: dict, feats: Features) -> list[jnp.ndarray]:
+    """Direct feedback alignment: the output error reaches layer l through a fixed random vector d_l."""
+    return [feats.dphi[l] * fixed["d"][l] for l in range(len(feats.h))]
+
+
+def hebb_fields(params: dict, fixed: dict, feats: Features) -> list[jnp.ndarray]:
+    """Error-modulated Hebbian rule: dW_l ~ sum_mu Delta_mu phi(h_{l+1}) phi(h_l)^T, i.e. gt_l = phi(h_l)."""
+    return list(feats.phi)
+
+
+RULE_FIELDS: dict[str, Callable[[dict, dict, Features], list[jnp.ndarray]]] = {
+    "gd": gd_fields,
+    "fa": fa_fields,
+    "dfa": dfa_fields,
+    "hebb": hebb_fields,
+    "gln": gd_fields,
+}
+
+
+def pseudo_gradient_fields(params: dict, fixed: dict, feats: Features, spec: NetSpec) -> list[jnp.ndarray]:
+    return RULE_FIELDS[spec.rule](params, fixed, feats)
+
+
+def rule_update(
+    params: dict,
+    fixed: dict,
+    X: jnp.ndarray,
+    delta: jnp.ndarray,
+    spec: NetSpec,
+    eta: float,
+    feats: Features | None = None,
+) -> dict:
+    """The parameter increment of one full-batch step of the rule (the formulas in the module docstring)."""
+    if feats is None:
+        feats = forward(params, fixed, X, spec)
+    gt = pseudo_gradient_fields(params, fixed, feats, spec)
+    P, D = X.shape
+    N = params["w"].shape[0]
+    c = eta * spec.gamma0 / P
+    dW = [c / jnp.sqrt(D) * (gt[0] * delta[:, None]).T @ X]
+    for l in range(1, spec.depth):
+        dW.append(c / jnp.sqrt(N) * (gt[l] * delta[:, None]).T @ feats.phi[l - 1])
+    dw = c * feats.phi[-1].T @ delta
+    return {"W": dW, "w": dw}
+
+
+def apply_update(params: dict, update: dict) -> dict:
+    return {"W": [a + b for a, b in zip(params["W"], update["W"])], "w": params["w"] + update["w"]}
+
+
+def effective_ntk(params: dict, fixed: dict, X: jnp.ndarray, spec: NetSpec) -> tuple[jnp.ndarray, jnp.ndarray, list]:
+    """(K_eff, hidden part sum_{l<L} Gt_{l+1} Phi_l, feature kernels Phi_1..Phi_L) of a finite network."""
+    feats = forward(params, fixed, X, spec)
+    g = true_gradient_fields(params, feats)
+    gt = pseudo_gradient_fields(params, fixed, feats, spec)
+    N = params["w"].shape[0]
+    Phi = [X @ X.T / X.shape[1]] + [p @ p.T / N for p in feats.phi]
+    hidden = sum(g[l] @ gt[l].T / N * Phi[l] for l in range(spec.depth))
+    return hidden + Phi[-1], hidden, Phi[1:]

@@ -1,0 +1,54 @@
+"""ELPH and BUDDY: link prediction with subgraph sketches.
+
+Chamberlain, Shirobokov, Rossi, Frasca, Markovich, Hammerla, Bronstein, Hansmire, "Graph Neural Networks
+for Link Prediction with Subgraph Sketching", ICLR 2023, arXiv:2209.15486.
+"""
+
+from elph.data import (
+    Graph,
+    LinkSplit,
+    largest_connected_component,
+    load_edge_list,
+    load_planetoid,
+    split_links,
+    structural_features,
+)
+from elph.model import BUDDY, DGCNN, ELPH, GNNLink, LinkHead, gcn_propagate, heuristic_scores
+from elph.sketch import (
+    Sketcher,
+    SketchTable,
+    exact_subgraph_features,
+    feature_labels,
+    features_from_counts,
+    hll_count,
+    jaccard,
+)
+from elph.train import TrainConfig, evaluate_scores, load_run, train
+
+__all__ = [
+    "BUDDY",
+    "DGCNN",
+    "ELPH",
+    "GNNLink",
+    "Graph",
+    "LinkHead",
+    "LinkSplit",
+    "SketchTable",
+    "Sketcher",
+    "TrainConfig",
+    "evaluate_scores",
+    "exact_subgraph_features",
+    "feature_labels",
+    "features_from_counts",
+    "gcn_propagate",
+    "heuristic_scores",
+    "hll_count",
+    "jaccard",
+    "largest_connected_component",
+    "load_edge_list",
+    "load_planetoid",
+    "load_run",
+    "split_links",
+    "structural_features",
+    "train",
+]

@@ -1,0 +1,25 @@
+"""Shared fixtures: a small ring-lattice graph written as an edge list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from elph.data import ring_lattice_edges
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(1)  # tiny graphs: one thread avoids oversubscription on a shared machine
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def edge_file(tmp_path: Path) -> Path:
+    edges = ring_lattice_edges(160, 6, 0.1, seed=1)
+    path = tmp_path / "graph.txt"
+    lines = ["# ring lattice with 10% rewired edges"] + [f"{u} {v}" for u, v in edges]
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,215 @@
+"""``h3-flashconv-bench``: FlashConv-style sequence mixing vs attention, and generation speed (H3 paper, Section 4, 5.3).
+
+Side by side in one run, median of ``--repeats`` timings after ``--warmup`` runs (``time.perf_counter``), same
+``B * d`` for every op:
+
+* sequence mixing for L = 256 .. 8192 (and 16K / 64K): direct O(L^2) causal conv (``conv1d``), ``torch.fft`` conv
+  (``fftconv_ref``), block-FFT conv (two DFT-matmul stages), state passing (``DiagSSM.forward_chunked``, chunk
+  ``--chunk``, kernel generation included, against the one-shot ``DiagSSM.forward``), causal attention
+  (``scaled_dot_product_attention``), and the fused CUDA kernel on a CUDA machine; ratios to the FFT conv.
+* generation: tokens/s of an H3 LM (recurrent state, O(1) per token) vs a Transformer LM (KV cache) for prompt
+  lengths 128 .. 4096; the prompt is read in convolution mode / one attention pass and is not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from h3_flashconv.fftconv import block_fft_conv, direct_causal_conv, fftconv_ref
+from h3_flashconv.model import LanguageModel, ModelConfig
+from h3_flashconv.ssm import DiagSSM
+from orals23_shared.checkpoint import atomic_write_bytes, atomic_write_json
+from orals23_shared.cli import UsageError, add_dataclass_args, config_from_args, run_cli
+from orals23_shared.runs import environment_info
+
+__all__ = ["BenchConfig", "main", "entry", "time_fn"]
+
+
+@dataclass
+class BenchConfig:
+    """What to time."""
+
+    lengths: tuple[int, ...] = field(default=(256, 512, 1024, 2048, 4096, 8192), metadata={"help": "sequence lengths"})
+    long_lengths: tuple[int, ...] = field(default=(16384, 65536), metadata={"help": "lengths with state passing only"})
+    channels: int = field(default=256, metadata={"help": "channels d (attention: d / 64 heads of 64)"})
+    batch: int = field(default=1, metadata={"help": "batch size of the mixing benchmark"})
+    chunk: int = field(default=4096, metadata={"help": "state-passing chunk size"})
+    direct_max_len: int = field(default=4096, metadata={"help": "longest L for the O(L^2) direct conv"})
+    attn_max_len: int = field(default=16384, metadata={"help": "longest L for attention"})
+    repeats: int = field(default=5, metadata={"help": "timed runs (median)"})
+    warmup: int = field(default=2, metadata={"help": "untimed warm-up runs"})
+    gen_prompts: tuple[int, ...] = field(
+        default=(128, 512, 1024, 2048, 4096), metadata={"help": "generation prompt lengths"}
+    )
+    gen_tokens: int = field(default=32, metadata={"help": "generated tokens per measurement"})
+    gen_batch: int = field(default=8, metadata={"help": "generation batch"})
+    gen_d_model: int = field(default=256, metadata={"help": "generation model width"})
+    gen_layers: int = field(default=4, metadata={"help": "generation model depth"})
+    threads: int = field(default=2, metadata={"help": "torch CPU threads"})
+    device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    out: Path = field(default=Path("bench/h3-flashconv"), metadata={"help": "folder for bench.json and bench.md"})
+    quick: bool = field(default=False, metadata={"help": "small sizes (a smoke run)"})
+    quiet: bool = field(default=False, metadata={"help": "no per-row printing"})
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1 or self.warmup < 0 or self.channels < 64 or self.channels % 64:
+            raise UsageError("--repeats >= 1, --warmup >= 0 and --channels a multiple of 64 are required")
+        bad = [n for n in (*self.lengths, *self.long_lengths, *self.gen_prompts) if n < 2]
+        if bad:
+            raise UsageError(f"lengths must be >= 2, got {bad}")
+
+
+def time_fn(fn: Callable[[], object], repeats: int, warmup: int, sync: Callable[[], None] = lambda: None) -> float:
+    """Median wall time in seconds of ``fn()`` after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _mixing_rows(
+    cfg: BenchConfig, dev: torch.device, sync: Callable[[], None], log: Callable[[str], None]
+) -> list[dict]:
+    rows = []
+    B, d = cfg.batch, cfg.channels
+    heads = d // 64
+    ssm = DiagSSM(d, 64).to(dev)
+    for L in (*cfg.lengths, *cfg.long_lengths):
+        long = L in cfg.long_lengths
+        u = torch.randn(B, d, L, device=dev)
+        k = torch.randn(d, L, device=dev) / L**0.5
+        ops: dict[str, Callable[[], object]] = {"fft": lambda u=u, k=k: fftconv_ref(u, k)}
+        if cfg.direct_max_len >= L and not long:
+            ops["direct"] = lambda u=u, k=k: direct_causal_conv(u, k)
+        ops["block_fft"] = lambda u=u, k=k: block_fft_conv(u, k)
+        if not long:  # one-shot Vandermonde at 64K would need GBs: that is what state passing avoids
+            ops["ssm_one_shot"] = lambda u=u: ssm(u)
+        if cfg.chunk < L:
+            ops["ssm_state_passing"] = lambda u=u: ssm.forward_chunked(u, cfg.chunk)
+        if dev.type == "cuda" and L <= 8192:
+            from h3_flashconv.cuda_ext import fftconv_cuda
+
+            ops["cuda_fused"] = lambda u=u, k=k: fftconv_cuda(u, k)
+        if cfg.attn_max_len >= L:
+            q = torch.randn(B, heads, L, 64, device=dev)
+            ops["attention"] = lambda q=q: F.scaled_dot_product_attention(q, q, q, is_causal=True)
+        with torch.no_grad():
+            times = {name: time_fn(fn, cfg.repeats, cfg.warmup, sync) for name, fn in ops.items()}
+        row = {
+            "L": L,
+            **{f"{k}_ms": round(v * 1e3, 3) for k, v in times.items()},
+            **{f"{k}/fft": round(v / times["fft"], 2) for k, v in times.items() if k != "fft"},
+        }
+        rows.append(row)
+        log(json.dumps(row))
+    return rows
+
+
+def _gen_rows(cfg: BenchConfig, dev: torch.device, sync: Callable[[], None], log: Callable[[str], None]) -> list[dict]:
+    rows = []
+    max_len = max(cfg.gen_prompts) + cfg.gen_tokens + 1
+    models = {}
+    for kind in ("h3", "transformer"):
+        mc = ModelConfig(
+            model=kind,
+            vocab_size=256,
+            d_model=cfg.gen_d_model,
+            n_layer=cfg.gen_layers,
+            n_head=max(1, cfg.gen_d_model // 64),
+            max_len=max_len,
+            embed_dropout=0.0,
+        )
+        models[kind] = LanguageModel(mc).to(dev).eval()
+    g = torch.Generator().manual_seed(cfg.seed)
+    for P in cfg.gen_prompts:
+        prompt = torch.randint(0, 256, (cfg.gen_batch, P), generator=g).to(dev)
+        row: dict = {"prompt": P}
+        for kind, lm in models.items():
+            with torch.no_grad():
+                _, cache0 = lm.prefill(prompt)
+                tok = prompt[:, -1]
+
+                def run(lm=lm, cache0=cache0, tok=tok) -> None:
+                    cache = cache0
+                    for _ in range(cfg.gen_tokens):
+                        logits, cache = lm.step(tok, cache)
+
+                secs = time_fn(run, max(1, cfg.repeats // 2), 1, sync)
+            row[f"{kind}_tok_s"] = round(cfg.gen_batch * cfg.gen_tokens / secs, 1)
+            row[f"{kind}_ms_per_step"] = round(secs / cfg.gen_tokens * 1e3, 3)
+        row["h3/transformer_speedup"] = round(row["h3_tok_s"] / row["transformer_tok_s"], 2)
+        rows.append(row)
+        log(json.dumps(row))
+    return rows
+
+
+def _markdown(mix: list[dict], gen: list[dict], env: dict) -> str:
+    cols = ["direct", "block_fft", "ssm_one_shot", "ssm_state_passing", "attention", "cuda_fused"]
+    present = [c for c in cols if any(f"{c}_ms" in r for r in mix)]
+    lines = [
+        "| L | fft conv (ms) | " + " | ".join(f"{c}/fft" for c in present) + " |",
+        "|---|---|" + "---|" * len(present),
+    ]
+    for r in mix:
+        cells = [str(r.get(f"{c}/fft", "-")) for c in present]
+        lines.append(f"| {r['L']} | {r['fft_ms']} | " + " | ".join(cells) + " |")
+    lines += ["", "| prompt | H3 tokens/s | Transformer tokens/s | H3 / Transformer |", "|---|---|---|---|"]
+    for r in gen:
+        lines.append(f"| {r['prompt']} | {r['h3_tok_s']} | {r['transformer_tok_s']} | {r['h3/transformer_speedup']} |")
+    lines += ["", f"Machine: {env['platform']}, {env['cpu_count']} cores, torch {env['packages'].get('torch')}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="h3-flashconv-bench", description=__doc__.split("\n\n")[0])
+    add_dataclass_args(parser, BenchConfig)
+    cfg = config_from_args(parser, BenchConfig, argv)
+    if cfg.quick:
+        cfg.lengths, cfg.long_lengths, cfg.gen_prompts = (256, 1024), (8192,), (128, 512)
+        cfg.repeats, cfg.warmup, cfg.gen_tokens, cfg.chunk = 3, 1, 8, 2048
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {cfg.device} asked for but CUDA is not available")
+    dev = torch.device(cfg.device)
+    if dev.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    torch.manual_seed(cfg.seed)
+    log = (lambda s: None) if cfg.quiet else print
+    t0 = time.time()
+    mix = _mixing_rows(cfg, dev, sync, log)
+    gen = _gen_rows(cfg, dev, sync, log)
+    env = environment_info(cfg.seed)
+    record = {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "mixing": mix,
+        "generation": gen,
+        "env": env,
+        "seconds": round(time.time() - t0, 1),
+        "device": torch.cuda.get_device_name() if dev.type == "cuda" else env["processor"] or env["machine"],
+    }
+    out = Path(cfg.out)
+    atomic_write_json(out / "bench.json", record)
+    md = _markdown(mix, gen, env)
+    atomic_write_bytes(out / "bench.md", md.encode())
+    print(md)
+    return 0
+
+
+def entry() -> None:
+    run_cli(main)

@@ -1,0 +1,217 @@
+"""The two state space models inside H3 (Fu, Dao et al., ICLR 2023, Section 3 and Appendix B).
+
+Both follow ``x_t = A x_{t-1} + B u_t``, ``y_t = C x_t`` (eq. 1, skip terms ``D u`` live in the layers) and offer
+three modes that compute the same function:
+
+* convolution mode: materialise ``K_l = C A^l B`` (``kernel``) and convolve (``forward``, FFT conv);
+* recurrent mode: ``step`` advances the state by one token (generation, O(1) per token);
+* state passing (paper Section 4.2, Algorithm 2): ``forward(u, state)`` adds the contribution of a carried
+  state, ``y_j = C A^{j+1} x_prev + (K * u)_j``, and ``forward_state`` returns
+  ``x_next = A^{L} x_prev + sum_i A^{L-1-i} B u_i``; ``forward_chunked`` chains them chunk by chunk, which is
+  exactly the one-shot convolution (Proposition 2).
+
+``DiagSSM`` is S4D with the S4D-Lin initialisation and the bilinear discretisation of the official H3 code
+(``dA = (1 + dt A/2) / (1 - dt A/2)``, ``dB = dt B / (1 - dt A/2)``); kernel and step use the same rule.
+``ShiftSSM`` has ``A`` the down-shift matrix, ``B = e_1`` (trainable) and a learnable ``C``: a causal FIR filter of
+``d_state`` taps that includes the current token.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from h3_flashconv.fftconv import fftconv_ref
+from orals23_shared.cli import UsageError
+
+__all__ = ["DiagSSM", "ShiftSSM", "set_optim"]
+
+ConvFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def set_optim(param: nn.Parameter, lr: float | None, weight_decay: float = 0.0) -> nn.Parameter:
+    """Attach optimiser hints (own lr, no weight decay) read by ``train.param_groups`` (official ``_optim``)."""
+    param._optim = {"lr": lr, "weight_decay": weight_decay}  # type: ignore[attr-defined]
+    return param
+
+
+def _default_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    return fftconv_ref(u, k)
+
+
+class DiagSSM(nn.Module):
+    """S4D kernel with ``H`` independent channels of ``d_state // 2`` complex modes (conjugate pairs => 2 Re).
+
+    Parameters are kept in float32/float64 (never half): ``log_dt`` (H,), ``log_A_real`` and ``A_imag``
+    (H, N/2), ``B`` and ``C`` complex (H, N/2) stored as real views (H, N/2, 2).
+    """
+
+    def __init__(
+        self, H: int, d_state: int = 64, dt_min: float = 1e-3, dt_max: float = 1e-1, lr: float | None = 1e-3
+    ) -> None:
+        super().__init__()
+        if d_state < 2 or d_state % 2:
+            raise UsageError(f"d_state must be an even integer >= 2 (conjugate pairs), got {d_state}")
+        self.H, self.N = H, d_state
+        n2 = d_state // 2
+        log_dt = torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+        self.log_dt = set_optim(nn.Parameter(log_dt), lr)
+        self.log_A_real = set_optim(nn.Parameter(torch.full((H, n2), math.log(0.5))), lr)
+        self.A_imag = set_optim(nn.Parameter(math.pi * torch.arange(n2, dtype=torch.float32).repeat(H, 1)), lr)
+        B = torch.ones(H, n2, dtype=torch.cfloat)
+        self.B = set_optim(nn.Parameter(torch.view_as_real(B).clone()), lr)
+        C = torch.randn(H, n2, dtype=torch.cfloat)  # CN(0, 1)
+        self.C = nn.Parameter(torch.view_as_real(C).clone())
+
+    # -- discretisation ------------------------------------------------------------------------
+    def discrete(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Bilinear discretisation: returns complex ``(dA, dB, C)``, each (H, N/2)."""
+        dt = torch.exp(self.log_dt).unsqueeze(-1)
+        A = torch.complex(-torch.exp(self.log_A_real).clamp(min=1e-4), self.A_imag)
+        dtA = dt * A
+        denom = 1.0 - dtA / 2
+        dA = (1.0 + dtA / 2) / denom
+        dB = dt * torch.view_as_complex(self.B) / denom
+        return dA, dB, torch.view_as_complex(self.C)
+
+    @staticmethod
+    def _powers(dA: torch.Tensor, L: int, start: int = 0) -> torch.Tensor:
+        """``dA^l`` for ``l = start .. start+L-1`` as a Vandermonde matrix (H, N/2, L)."""
+        exps = torch.arange(start, start + L, device=dA.device, dtype=dA.real.dtype)
+        return torch.exp(torch.log(dA).unsqueeze(-1) * exps)
+
+    def kernel(self, L: int) -> torch.Tensor:
+        """``K_l = 2 Re sum_n C_n dB_n dA_n^l``, l = 0..L-1, shape (H, L)."""
+        dA, dB, C = self.discrete()
+        return 2 * torch.einsum("hn,hnl->hl", C * dB, self._powers(dA, L)).real
+
+    # -- convolution mode with an optional carried state --------------------------------------
+    def forward(self, u: torch.Tensor, state: torch.Tensor | None = None, conv: ConvFn = _default_conv) -> torch.Tensor:
+        """``y = K * u`` (+ ``2 Re C dA^{j+1} state`` when a state is carried); u: (..., H, L)."""
+        L = u.shape[-1]
+        y = conv(u, self.kernel(L))
+        if state is not None:
+            dA, _, C = self.discrete()
+            decay = C.unsqueeze(-1) * self._powers(dA, L, start=1)  # (H, N/2, L)
+            y = y + 2 * torch.einsum("...hn,hnl->...hl", state, decay).real
+        return y
+
+    def forward_state(self, u: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+        """State after reading ``u`` (..., H, L): ``dA^L state + sum_i dA^{L-1-i} dB u_i`` (..., H, N/2)."""
+        L = u.shape[-1]
+        dA, dB, _ = self.discrete()
+        powers = self._powers(dA, L).flip(-1)  # dA^{L-1-i}
+        new = torch.einsum("...hl,hnl->...hn", u.to(powers.dtype), dB.unsqueeze(-1) * powers)
+        if state is not None:
+            new = new + state * torch.exp(torch.log(dA) * L)
+        return new
+
+    def forward_chunked(
+        self, u: torch.Tensor, chunk: int, state: torch.Tensor | None = None, conv: ConvFn = _default_conv
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """State passing (Algorithm 2): chunks of ``chunk`` tokens, state carried; returns ``(y, final_state)``."""
+        if chunk < 1:
+            raise UsageError(f"state-passing chunk size must be >= 1, got {chunk}")
+        ys = []
+        for start in range(0, u.shape[-1], chunk):
+            uc = u[..., start : start + chunk]
+            ys.append(self.forward(uc, state, conv))
+            state = self.forward_state(uc, state)
+        assert state is not None
+        return torch.cat(ys, dim=-1), state
+
+    # -- recurrent mode -----------------------------------------------------------------------
+    def default_state(self, *batch: int) -> torch.Tensor:
+        dtype = torch.complex128 if self.C.dtype == torch.float64 else torch.complex64
+        return torch.zeros(*batch, self.H, self.N // 2, dtype=dtype, device=self.C.device)
+
+    def step(self, u_t: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One token: ``x = dA x + dB u_t``, ``y = 2 Re <C, x>``; u_t (..., H), state (..., H, N/2)."""
+        dA, dB, C = self.discrete()
+        state = dA * state + dB * u_t.unsqueeze(-1)
+        return 2 * (C * state).sum(-1).real, state
+
+
+class ShiftSSM(nn.Module):
+    """Shift SSM: ``A`` = down-shift (``(A x)_i = x_{i-1}``), ``B = e_1`` (trainable), ``C`` learnable (H, N).
+
+    ``K_l = C A^l B = sum_i C_{i+l} B_i`` for ``l < N`` and 0 beyond: a causal FIR filter of ``N`` taps
+    (with ``B = e_1`` exactly ``K = C``).
+    """
+
+    def __init__(self, H: int, d_state: int = 64, lr: float | None = 1e-3) -> None:
+        super().__init__()
+        self.H, self.N = H, d_state
+        C = torch.empty(H, 1, d_state)
+        nn.init.kaiming_uniform_(C, a=math.sqrt(5))  # as nn.Conv1d
+        self.C = nn.Parameter(C.squeeze(1))
+        B = torch.zeros(H, d_state)
+        B[:, 0] = 1.0
+        self.B = set_optim(nn.Parameter(B), lr)
+
+    def _toeplitz(self, vec: torch.Tensor, offset: int) -> torch.Tensor:
+        """``M[h, j, i] = vec[h, i + j + offset]`` (0 past the end), shape (H, N, N)."""
+        N = self.N
+        idx = torch.arange(N, device=vec.device)
+        full = idx.unsqueeze(1) + idx.unsqueeze(0) + offset  # [j, i]
+        padded = F.pad(vec, (0, 2 * N + offset))
+        return padded[:, full]
+
+    def kernel(self, L: int) -> torch.Tensor:
+        """(H, min(L, N)) FIR taps; the kernel is zero from ``N`` on (pitfall: truncate when ``L < N``)."""
+        K = (self._toeplitz(self.C, 0) * self.B.unsqueeze(1)).sum(-1)  # K[l] = sum_i C[i+l] B[i]
+        return K[:, :L]
+
+    def forward(self, u: torch.Tensor, state: torch.Tensor | None = None, conv: ConvFn = _default_conv) -> torch.Tensor:
+        L = u.shape[-1]
+        y = conv(u, self.kernel(L))
+        if state is not None:
+            # (C A^{j+1} x)_j = sum_i C[i + j + 1] x[i]; nonzero only for j < N - 1
+            M = self._toeplitz(self.C, 1)[:, : min(L, self.N)]  # (H, j, i)
+            extra = torch.einsum("hji,...hi->...hj", M, state.to(M.dtype))
+            y = y + F.pad(extra, (0, L - extra.shape[-1]))
+        return y
+
+    def forward_state(self, u: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+        """``x[m] = sum_{s<=m} B[m-s] u_{L-1-s}`` (+ the old state shifted down by ``L``)."""
+        L, N = u.shape[-1], self.N
+        recent = u[..., max(0, L - N) :].flip(-1)  # r_s = u_{L-1-s}
+        recent = F.pad(recent, (0, N - recent.shape[-1]))
+        B = self.B.to(recent.dtype)
+        new = torch.einsum("...hs,hms->...hm", recent, self._lower_toeplitz(B))
+        if state is not None and L < N:
+            new = new + F.pad(state[..., : N - L], (L, 0))
+        return new
+
+    def _lower_toeplitz(self, B: torch.Tensor) -> torch.Tensor:
+        """``T[h, m, s] = B[h, m - s]`` for ``s <= m`` else 0."""
+        N = self.N
+        idx = torch.arange(N, device=B.device)
+        diff = idx.unsqueeze(1) - idx.unsqueeze(0)  # m - s
+        T = B[:, diff.clamp(min=0)]
+        return T * (diff >= 0).to(B.dtype)
+
+    def forward_chunked(
+        self, u: torch.Tensor, chunk: int, state: torch.Tensor | None = None, conv: ConvFn = _default_conv
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if chunk < 1:
+            raise UsageError(f"state-passing chunk size must be >= 1, got {chunk}")
+        ys = []
+        for start in range(0, u.shape[-1], chunk):
+            uc = u[..., start : start + chunk]
+            ys.append(self.forward(uc, state, conv))
+            state = self.forward_state(uc, state)
+        assert state is not None
+        return torch.cat(ys, dim=-1), state
+
+    def default_state(self, *batch: int) -> torch.Tensor:
+        return torch.zeros(*batch, self.H, self.N, dtype=self.C.dtype, device=self.C.device)
+
+    def step(self, u_t: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x = shift_down(x) + B u_t``; ``y = <C, x>``."""
+        state = F.pad(state[..., :-1], (1, 0)) + self.B * u_t.unsqueeze(-1)
+        return (self.C * state).sum(-1), state

@@ -1,0 +1,117 @@
+"""CLIs: --help, bad input -> one line + exit 2, a tiny train run with checkpoint + resume, generation, reproduce."""
+
+import json
+
+import pytest
+
+from h3_flashconv import bench, cli, reproduce
+from orals23_shared.cli import run_cli
+from orals23_shared.paths import require_shared_data
+
+
+@pytest.mark.parametrize("main", [cli.train_main, cli.generate_main, bench.main, reproduce.main])
+def test_help(main, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    assert "--out" in capsys.readouterr().out
+
+
+def _exit_code(main, argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        run_cli(main, argv)
+    err = capsys.readouterr().err.strip()
+    return e.value.code, err
+
+
+def test_bad_inputs_exit_2(tmp_path, capsys):
+    code, err = _exit_code(cli.train_main, ["--task", "lm", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "--corpus" in err and len(err.splitlines()) == 1
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    code, err = _exit_code(cli.train_main, ["--corpus", str(empty), "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and "empty" in err
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"abc\n\xff\xfe")
+    code, err = _exit_code(cli.train_main, ["--corpus", str(bad), "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and "not UTF-8" in err and "line 2" in err
+    code, err = _exit_code(
+        cli.train_main,
+        ["--task", "induction_head", "--model", "hybrid", "--attn-layer-idx", "7", "--out", str(tmp_path / "r")],
+        capsys,
+    )
+    assert code == 2 and "attn_layer_idx" in err
+    code, err = _exit_code(cli.generate_main, ["--checkpoint", str(tmp_path / "nope.ckpt")], capsys)
+    assert code == 2 and "not found" in err
+    code, err = _exit_code(bench.main, ["--channels", "100"], capsys)
+    assert code == 2
+
+
+def test_train_resume_generate_tiny(tmp_path, capsys):
+    corpus = require_shared_data("tinyshakespeare") / "input.txt"
+    run = tmp_path / "run"
+    common = [
+        "--corpus",
+        str(corpus),
+        "--model",
+        "hybrid",
+        "--d-model",
+        "16",
+        "--d-state",
+        "8",
+        "--n-head",
+        "2",
+        "--block-size",
+        "32",
+        "--batch-size",
+        "4",
+        "--eval-every",
+        "2",
+        "--eval-batches",
+        "2",
+        "--ckpt-every",
+        "2",
+        "--out",
+        str(run),
+        "--quiet",
+    ]
+    assert cli.train_main([*common, "--max-steps", "2"]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["steps"] == 2 and (run / "checkpoints" / "ckpt-00000002.ckpt").is_file()
+    assert cli.train_main([*common, "--max-steps", "4", "--resume"]) == 0
+    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert second["steps"] == 4 and (run / "checkpoints" / "ckpt-00000004.ckpt").is_file()
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_loss" in m for m in metrics)
+    assert (
+        cli.generate_main(
+            [
+                "--checkpoint",
+                str(run),
+                "--prompt",
+                "ROMEO:",
+                "--max-new-tokens",
+                "12",
+                "--top-k",
+                "5",
+                "--out",
+                str(tmp_path / "gen"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    text = (tmp_path / "gen" / "samples.txt").read_text()
+    assert text.startswith("ROMEO:") and len(text.rstrip("\n")) >= 6 + 12 - 2
+
+
+@pytest.mark.slow
+def test_reproduce_pipeline_writes_summary(tmp_path):
+    """Pipeline check at a tiny budget (not the claims: those need `h3-flashconv-reproduce --quick`)."""
+    from orals23_shared.reproduce import load_summary
+
+    out = tmp_path / "rep"
+    assert reproduce.main(["--quick", "--out", str(out), "--steps-scale", "0.005", "--quiet"]) == 0
+    summary = load_summary(out / "summary.json")
+    assert summary["package"] == "h3-flashconv" and len(summary["claims"]) == 4
+    assert all((out / p).is_file() for p in summary["plots"])

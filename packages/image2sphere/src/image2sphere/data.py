@@ -1,0 +1,139 @@
+"""Datasets for Image2Sphere (Klee et al., ICLR 2023, Sec. 5): rendered SYMSOL-like shapes, and loaders
+for the SYMSOL (Murphy et al. 2021) and ModelNet10-SO(3) (Liao et al. 2019, official npz) layouts.
+
+Every dataset is a ``PoseData``: images (N, C, H, W) float32 in [0, 1] and, per image, all of its
+symmetry-equivalent rotations (N, K, 3, 3). Training draws one of the K at random per access, as the
+official SYMSOL loader does, so the targets are random members of the equivalence class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from image2sphere.render import make_shape, render
+from image2sphere.so3 import check_rotations, random_rotations
+from orals23_shared.cli import UsageError
+
+__all__ = ["PoseData", "rendered_dataset", "load_symsol", "load_modelnet10", "SYMSOL_SHAPES"]
+
+SYMSOL_SHAPES = ("tet", "cube", "icosa", "cone", "cyl", "tetX", "cylO", "sphereX")
+
+
+@dataclass
+class PoseData:
+    images: torch.Tensor  # (N, C, H, W) float32
+    rotations: torch.Tensor  # (N, K, 3, 3) float32: all equivalent labels of each image
+    symmetries: torch.Tensor | None = None  # (G, 3, 3) object symmetry group when known
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4:
+            raise UsageError(f"{self.name}: images must be (N, C, H, W), got {tuple(self.images.shape)}")
+        if self.rotations.ndim == 3:
+            self.rotations = self.rotations[:, None]
+        if self.rotations.ndim != 4 or self.rotations.shape[0] != self.images.shape[0]:
+            raise UsageError(
+                f"{self.name}: {self.images.shape[0]} images but rotations of shape {tuple(self.rotations.shape)}"
+            )
+        check_rotations(self.rotations, f"{self.name} rotations")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def batch(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images and one label per image (a random member of its equivalence class)."""
+        k = self.rotations.shape[1]
+        pick = torch.randint(k, (len(idx),), generator=generator) if k > 1 else torch.zeros(len(idx), dtype=torch.long)
+        return self.images[idx], self.rotations[idx, pick]
+
+    def subset(self, n: int) -> PoseData:
+        return PoseData(self.images[:n], self.rotations[:n], self.symmetries, self.name)
+
+
+def rendered_dataset(shape: str, n: int, size: int = 64, seed: int = 0) -> PoseData:
+    """``n`` renders of ``shape`` at Haar-random poses (the sampled pose is the label)."""
+    if n < 1:
+        raise UsageError(f"number of images must be >= 1, got {n}")
+    sh = make_shape(shape)
+    rots = random_rotations(n, np.random.default_rng(seed))
+    imgs = render(sh, rots, size=size)
+    return PoseData(
+        torch.from_numpy(imgs[:, None]),
+        torch.from_numpy(rots).float()[:, None],
+        torch.from_numpy(sh.symmetries).float(),
+        name=f"rendered-{shape}",
+    )
+
+
+def _read_png(path: Path, size: int | None) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if size is not None and im.size != (size, size):
+            im = im.resize((size, size), Image.BILINEAR)
+        return np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+
+def load_symsol(
+    root: str | Path,
+    split: str = "test",
+    shapes: tuple[str, ...] = ("cube",),
+    limit: int | None = None,
+    size: int | None = 224,
+) -> PoseData:
+    """SYMSOL layout: ``root/{split}/images/{shape}_{index:05d}.png`` and ``root/{split}/rotations.npz``
+    mapping each shape to (N, K, 3, 3) equivalent rotations (the IPDF release)."""
+    folder = Path(root) / split
+    rot_file = folder / "rotations.npz"
+    if not rot_file.is_file():
+        raise UsageError(f"SYMSOL folder {folder} is missing rotations.npz")
+    with np.load(rot_file) as z:
+        all_rots = {k: z[k] for k in z.files}
+    imgs, rots = [], []
+    for shape in shapes:
+        if shape not in all_rots:
+            raise UsageError(f"{rot_file} has no entry for shape {shape!r} (has {', '.join(sorted(all_rots))})")
+        r = all_rots[shape]
+        if r.ndim == 3:
+            r = r[:, None]
+        n = len(r) if limit is None else min(limit, len(r))
+        for i in range(n):
+            p = folder / "images" / f"{shape}_{i:05d}.png"
+            if not p.is_file():
+                raise UsageError(f"SYMSOL image missing: {p}")
+            imgs.append(_read_png(p, size))
+        rots.append(r[:n])
+    k = max(r.shape[1] for r in rots)
+    if any(r.shape[1] != k for r in rots):
+        raise UsageError("shapes with different numbers of equivalent rotations: load them separately")
+    return PoseData(
+        torch.from_numpy(np.stack(imgs)), torch.from_numpy(np.concatenate(rots)).float(), name=f"symsol-{split}"
+    )
+
+
+def load_modelnet10(path: str | Path, limit: int | None = None) -> PoseData:
+    """ModelNet10-SO(3) npz as written by the official ``prepare_modelnet10.py``: ``imgs`` uint8
+    (N, H, W, 1), ``rots`` (N, 3, 3), ``cat_ids`` (N,). Grayscale is expanded to 3 channels and /255."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"ModelNet10-SO(3) file not found: {path}")
+    with np.load(path) as z:
+        missing = [k for k in ("imgs", "rots") if k not in z.files]
+        if missing:
+            raise UsageError(f"{path} is missing array(s) {', '.join(missing)}")
+        n = len(z["rots"]) if limit is None else limit
+        imgs = z["imgs"][:n]
+        rots = z["rots"][:n]
+    if imgs.ndim == 3:
+        imgs = imgs[..., None]
+    if imgs.ndim != 4 or imgs.shape[-1] not in (1, 3):
+        raise UsageError(f"{path}: imgs must be (N, H, W, 1 or 3), got {imgs.shape}")
+    x = torch.from_numpy(imgs.astype(np.float32) / 255.0).permute(0, 3, 1, 2)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1).contiguous()
+    return PoseData(x, torch.from_numpy(rots.astype(np.float32)), name="modelnet10")

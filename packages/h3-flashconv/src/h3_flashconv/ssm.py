@@ -43,7 +43,25 @@ def _default_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return fftconv_ref(u, k)
 
 
-class DiagSSM(nn.Module):
+class _StatePassing(nn.Module):
+    """State passing (Algorithm 2) for any SSM with ``forward(u, state, conv)`` and ``forward_state(u, state)``."""
+
+    def forward_chunked(
+        self, u: torch.Tensor, chunk: int, state: torch.Tensor | None = None, conv: ConvFn = _default_conv
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """State passing (Algorithm 2): chunks of ``chunk`` tokens, state carried; returns ``(y, final_state)``."""
+        if chunk < 1:
+            raise UsageError(f"state-passing chunk size must be >= 1, got {chunk}")
+        ys = []
+        for start in range(0, u.shape[-1], chunk):
+            uc = u[..., start : start + chunk]
+            ys.append(self.forward(uc, state, conv))
+            state = self.forward_state(uc, state)
+        assert state is not None
+        return torch.cat(ys, dim=-1), state
+
+
+class DiagSSM(_StatePassing):
     """S4D kernel with ``H`` independent channels of ``d_state // 2`` complex modes (conjugate pairs => 2 Re).
 
     Parameters are kept in float32/float64 (never half): ``log_dt`` (H,), ``log_A_real`` and ``A_imag``
@@ -110,20 +128,6 @@ class DiagSSM(nn.Module):
             new = new + state * torch.exp(torch.log(dA) * L)
         return new
 
-    def forward_chunked(
-        self, u: torch.Tensor, chunk: int, state: torch.Tensor | None = None, conv: ConvFn = _default_conv
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """State passing (Algorithm 2): chunks of ``chunk`` tokens, state carried; returns ``(y, final_state)``."""
-        if chunk < 1:
-            raise UsageError(f"state-passing chunk size must be >= 1, got {chunk}")
-        ys = []
-        for start in range(0, u.shape[-1], chunk):
-            uc = u[..., start : start + chunk]
-            ys.append(self.forward(uc, state, conv))
-            state = self.forward_state(uc, state)
-        assert state is not None
-        return torch.cat(ys, dim=-1), state
-
     # -- recurrent mode -----------------------------------------------------------------------
     def default_state(self, *batch: int) -> torch.Tensor:
         dtype = torch.complex128 if self.C.dtype == torch.float64 else torch.complex64
@@ -136,7 +140,7 @@ class DiagSSM(nn.Module):
         return 2 * (C * state).sum(-1).real, state
 
 
-class ShiftSSM(nn.Module):
+class ShiftSSM(_StatePassing):
     """Shift SSM: ``A`` = down-shift (``(A x)_i = x_{i-1}``), ``B = e_1`` (trainable), ``C`` learnable (H, N).
 
     ``K_l = C A^l B = sum_i C_{i+l} B_i`` for ``l < N`` and 0 beyond: a causal FIR filter of ``N`` taps
@@ -194,19 +198,6 @@ class ShiftSSM(nn.Module):
         diff = idx.unsqueeze(1) - idx.unsqueeze(0)  # m - s
         T = B[:, diff.clamp(min=0)]
         return T * (diff >= 0).to(B.dtype)
-
-    def forward_chunked(
-        self, u: torch.Tensor, chunk: int, state: torch.Tensor | None = None, conv: ConvFn = _default_conv
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        if chunk < 1:
-            raise UsageError(f"state-passing chunk size must be >= 1, got {chunk}")
-        ys = []
-        for start in range(0, u.shape[-1], chunk):
-            uc = u[..., start : start + chunk]
-            ys.append(self.forward(uc, state, conv))
-            state = self.forward_state(uc, state)
-        assert state is not None
-        return torch.cat(ys, dim=-1), state
 
     def default_state(self, *batch: int) -> torch.Tensor:
         return torch.zeros(*batch, self.H, self.N, dtype=self.C.dtype, device=self.C.device)

@@ -202,6 +202,23 @@ class SketchRunner(Runner):
             sf.clamp_(min=0.0)
         return sf
 
+    def _train_logits(self, d: dict[str, torch.Tensor], b: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def train_epoch(self, gen: torch.Generator) -> float:
+        """One epoch of BCE over the training links, in shuffled batches (shared by BUDDY and ELPH)."""
+        self.model.train()
+        d = self.data["train"]
+        total, count = 0.0, 0
+        for b in _batches(len(d["labels"]), self.cfg.batch_size, True, gen):
+            self.optimizer.zero_grad()
+            loss = _bce(self._train_logits(d, b), d["labels"][b].to(self.device))
+            loss.backward()
+            self.optimizer.step()
+            total += float(loss.detach()) * len(b)
+            count += len(b)
+        return total / max(count, 1)
+
 
 class BuddyRunner(SketchRunner):
     def __init__(self, cfg: TrainConfig, graph: Graph, splits: dict[str, LinkSplit]) -> None:
@@ -224,18 +241,7 @@ class BuddyRunner(SketchRunner):
         x = d["x"]
         return self.model(d["sf"][b].to(self.device), x[lk[:, 0]].to(self.device), x[lk[:, 1]].to(self.device))
 
-    def train_epoch(self, gen: torch.Generator) -> float:
-        self.model.train()
-        d = self.data["train"]
-        total, count = 0.0, 0
-        for b in _batches(len(d["labels"]), self.cfg.batch_size, True, gen):
-            self.optimizer.zero_grad()
-            loss = _bce(self._logits(d, b), d["labels"][b].to(self.device))
-            loss.backward()
-            self.optimizer.step()
-            total += float(loss.detach()) * len(b)
-            count += len(b)
-        return total / max(count, 1)
+    _train_logits = _logits
 
     @torch.no_grad()
     def score(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -260,21 +266,11 @@ class ElphRunner(SketchRunner):
             cfg.use_feature,
         )
         self.x = graph.x.to(self.device)
+        self.train_edge_index = splits["train"].edge_index.to(self.device)
         self._make_optimizer()
 
-    def train_epoch(self, gen: torch.Generator) -> float:
-        self.model.train()
-        d, ei = self.data["train"], self.splits["train"].edge_index.to(self.device)
-        total, count = 0.0, 0
-        for b in _batches(len(d["labels"]), self.cfg.batch_size, True, gen):
-            self.optimizer.zero_grad()
-            logits = self.model(self.x, ei, d["links"][b].to(self.device), d["sf"][b].to(self.device))
-            loss = _bce(logits, d["labels"][b].to(self.device))
-            loss.backward()
-            self.optimizer.step()
-            total += float(loss.detach()) * len(b)
-            count += len(b)
-        return total / max(count, 1)
+    def _train_logits(self, d: dict[str, torch.Tensor], b: torch.Tensor) -> torch.Tensor:
+        return self.model(self.x, self.train_edge_index, d["links"][b].to(self.device), d["sf"][b].to(self.device))
 
     @torch.no_grad()
     def score(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -115,3 +115,27 @@ def test_reproduce_pipeline_writes_summary(tmp_path):
     summary = load_summary(out / "summary.json")
     assert summary["package"] == "h3-flashconv" and len(summary["claims"]) == 4
     assert all((out / p).is_file() for p in summary["plots"])
+
+
+def test_loss_on_last_is_the_answer_position_cross_entropy():
+    """``loss_on="last"`` trains on the answer only: equal to the cross entropy of the last logits, computed directly."""
+    import torch
+    import torch.nn.functional as F
+
+    from h3_flashconv.train import LitLM, TrainConfig, model_config
+
+    cfg = TrainConfig(task="induction_head", d_model=16, d_state=8, loss_on="last")
+    lit = LitLM(model_config(cfg, 20), cfg).eval()  # no dropout: two forwards must agree
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randint(0, 20, (3, 9), generator=g), torch.randint(0, 20, (3, 9), generator=g)
+    logits = lit.model(x)
+    torch.testing.assert_close(lit.training_loss(x, y), F.cross_entropy(logits[:, -1], y[:, -1]))
+    lit.tcfg = TrainConfig(task="induction_head", d_model=16, d_state=8)
+    torch.testing.assert_close(lit.training_loss(x, y), F.cross_entropy(logits.reshape(-1, 20), y.reshape(-1)))
+
+
+def test_loss_on_last_rejected_for_lm(tmp_path, capsys):
+    code, err = _exit_code(
+        cli.train_main, ["--corpus", str(tmp_path / "x.txt"), "--loss-on", "last", "--out", str(tmp_path / "r")], capsys
+    )
+    assert code == 2 and "--loss-on" in err

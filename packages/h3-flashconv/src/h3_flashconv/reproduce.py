@@ -13,7 +13,10 @@ Claims checked (H3 paper, Table 2 and Section 5.1):
    (+0.01 noise allowance), partly when within 0.1.
 
 Every verdict is computed from the measured numbers; the budget (steps) is what ``--quick`` can afford on 2 CPU
-cores, far below the paper's 400 epochs, and is written into the summary.
+cores, far below the paper's 400 epochs, and is written into the summary. Deviation: the synthetic runs train on the
+answer position only (``loss_on="last"``). The official code trains on every position, where the random tokens
+carry 30 of the 31 loss terms; at that loss neither H3 nor a Transformer left chance within 6k steps here, while
+with the answer-only loss H3 solves induction head in under 1k steps (README, "Synthetic languages").
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ __all__ = ["main", "entry", "budgets"]
 def budgets(quick: bool) -> dict[str, int]:
     """Optimiser steps per run (the paper trains 400 epochs = ~62k steps on the synthetics)."""
     if quick:
-        return {"synthetic_steps": 600, "lm_steps": 300, "n_train": 2000, "n_test": 500, "block_size": 128}
+        return {"synthetic_steps": 1000, "lm_steps": 300, "n_train": 2000, "n_test": 500, "block_size": 128}
     return {"synthetic_steps": 8000, "lm_steps": 3000, "n_train": 5000, "n_test": 500, "block_size": 256}
 
 
@@ -118,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         device=args.device,
         quiet=args.quiet,
         warmup_steps=min(50, syn_steps // 10 + 1),
+        loss_on="last",
     )
     runs: dict[str, dict] = {}
     for name, kw in [
@@ -135,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batch": 32,
         "n_train": b["n_train"],
         "paper_steps": "400 epochs of 5000 (~62k steps)",
+        "loss_on": "last position only (paper: every position)",
     }
     claims = [
         Claim.threshold(
@@ -172,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lm_base = replace(
             base,
             task="lm",
+            loss_on="all",
             corpus=Path(corpus),
             max_steps=lm_steps,
             block_size=b["block_size"],

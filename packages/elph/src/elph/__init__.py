@@ -9,11 +9,12 @@ from elph.data import (
     LinkSplit,
     largest_connected_component,
     load_edge_list,
+    load_ogb,
     load_planetoid,
     split_links,
     structural_features,
 )
-from elph.model import BUDDY, DGCNN, ELPH, GNNLink, LinkHead, gcn_propagate, heuristic_scores
+from elph.model import BUDDY, DGCNN, ELPH, GNNLink, LinkHead, degree_normalised, gcn_propagate, heuristic_scores
 from elph.sketch import (
     Sketcher,
     SketchTable,
@@ -36,6 +37,7 @@ __all__ = [
     "SketchTable",
     "Sketcher",
     "TrainConfig",
+    "degree_normalised",
     "evaluate_scores",
     "exact_subgraph_features",
     "feature_labels",
@@ -46,6 +48,7 @@ __all__ = [
     "jaccard",
     "largest_connected_component",
     "load_edge_list",
+    "load_ogb",
     "load_planetoid",
     "load_run",
     "split_links",

@@ -50,8 +50,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
-    """Evaluate a finished elph-train run on its test split: Hits@100, MRR, AUC (+ any --k)."""
-    from elph.train import evaluate_scores, load_run
+    """Evaluate a finished elph-train run on its test split: Hits@100, MRR, AUC (+ the dataset's K and any --k)."""
+    from elph.train import load_run, selection_metric
 
     parser = argparse.ArgumentParser(prog="elph-eval", description=eval_main.__doc__)
     parser.add_argument("run", type=Path, help="run folder written by elph-train --out")
@@ -68,8 +68,8 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     if not args.run.is_dir():
         raise UsageError(f"run folder not found: {args.run}")
     _threads(args.device)
-    _, runner = load_run(args.run)
-    metrics = evaluate_scores(*runner.score(args.split), tuple(sorted({100, *extra})))
+    cfg, runner = load_run(args.run)
+    metrics = runner.evaluate(args.split, tuple(sorted({100, selection_metric(cfg)[1], *extra})))
     if args.json:
         print(json.dumps(metrics))
     else:
@@ -85,7 +85,7 @@ def reproduce_main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="elph-reproduce", description=reproduce_main.__doc__)
     add_reproduce_args(parser, default_out="reproduce-elph")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per model (default: 1 quick, 3 full)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per model, reported as mean ± std (default: 3)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
     _threads(args.device)

@@ -21,7 +21,16 @@ from torch.nn import functional as F
 
 from orals23_shared.cli import check
 
-__all__ = ["LinkHead", "BUDDY", "ELPH", "GNNLink", "DGCNN", "heuristic_scores", "gcn_propagate"]
+__all__ = [
+    "LinkHead",
+    "BUDDY",
+    "ELPH",
+    "GNNLink",
+    "DGCNN",
+    "heuristic_scores",
+    "gcn_propagate",
+    "degree_normalised",
+]
 
 
 def gcn_propagate(x: torch.Tensor, edge_index: torch.Tensor, num_nodes: int, hops: int = 1) -> torch.Tensor:
@@ -38,8 +47,20 @@ def gcn_propagate(x: torch.Tensor, edge_index: torch.Tensor, num_nodes: int, hop
     return out
 
 
+def degree_normalised(sf: torch.Tensor, deg_u: torch.Tensor, deg_v: torch.Tensor) -> torch.Tensor:
+    """``[sf, sf / sqrt(deg(u) deg(v))]`` (official ``add_normed_features``): counts rescaled in the spirit of a
+    cosine similarity; links with a zero-degree end (held-out edges leave some nodes isolated) get 0."""
+    norm = torch.sqrt(deg_u.double() * deg_v.double())
+    normed = torch.where(norm[:, None] > 0, sf.double() / norm.clamp(min=1e-300)[:, None], 0.0)
+    return torch.cat([sf, normed.to(sf.dtype)], dim=1)
+
+
 class LinkHead(nn.Module):
-    """The ELPH/BUDDY link predictor over subgraph features and a pair of node vectors."""
+    """The ELPH/BUDDY link predictor over subgraph features and a pair of node vectors.
+
+    ``use_ra``: the resource-allocation score of the link goes through BatchNorm1d(1) and joins the last
+    Linear layer's input (official ``BUDDY(use_RA=True)``).
+    """
 
     def __init__(
         self,
@@ -50,9 +71,10 @@ class LinkHead(nn.Module):
         feature_dropout: float = 0.5,
         encode_nodes: bool = True,
         use_feature: bool = True,
+        use_ra: bool = False,
     ) -> None:
         super().__init__()
-        self.use_feature = use_feature
+        self.use_feature, self.use_ra = use_feature, use_ra
         self.label_lin = nn.Linear(sf_dim, sf_dim)
         self.label_bn = nn.BatchNorm1d(sf_dim)
         self.label_dropout = nn.Dropout(label_dropout)
@@ -63,16 +85,26 @@ class LinkHead(nn.Module):
             self.feat_bn = nn.BatchNorm1d(hidden)
             self.feature_dropout = nn.Dropout(feature_dropout)
             out_dim += hidden
+        if use_ra:
+            self.ra_bn = nn.BatchNorm1d(1)
+            out_dim += 1
         self.lin = nn.Linear(out_dim, 1)
 
     def forward(
-        self, sf: torch.Tensor, x_u: torch.Tensor | None = None, x_v: torch.Tensor | None = None
+        self,
+        sf: torch.Tensor,
+        x_u: torch.Tensor | None = None,
+        x_v: torch.Tensor | None = None,
+        ra: torch.Tensor | None = None,
     ) -> torch.Tensor:
         h = self.label_dropout(F.relu(self.label_bn(self.label_lin(sf))))
         if self.use_feature:
             z = self.lin_feat(x_u) * self.lin_feat(x_v)
             z = self.feature_dropout(F.relu(self.feat_bn(self.lin_out(z))))
             h = torch.cat([h, z], dim=1)
+        if self.use_ra:
+            check(ra is not None, "this link head was built with use_ra=True: pass the RA scores")
+            h = torch.cat([h, self.ra_bn(ra.reshape(-1, 1).to(h.dtype))], dim=1)
         return self.lin(h).squeeze(-1)
 
 
@@ -87,18 +119,24 @@ class BUDDY(nn.Module):
         label_dropout: float = 0.5,
         feature_dropout: float = 0.5,
         use_feature: bool = True,
+        use_ra: bool = False,
     ) -> None:
         super().__init__()
-        self.head = LinkHead(sf_dim, num_features, hidden, label_dropout, feature_dropout, True, use_feature)
+        self.head = LinkHead(sf_dim, num_features, hidden, label_dropout, feature_dropout, True, use_feature, use_ra)
 
-    def forward(self, sf: torch.Tensor, x_u: torch.Tensor, x_v: torch.Tensor) -> torch.Tensor:
-        return self.head(sf, x_u, x_v)
+    def forward(
+        self, sf: torch.Tensor, x_u: torch.Tensor, x_v: torch.Tensor, ra: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.head(sf, x_u, x_v, ra)
 
 
 class ELPH(nn.Module):
     """ELPH: GCN message passing of node features inside the forward pass + the shared link head.
 
-    ``feature_prop``: ``"gcn"`` (stacked GCNConv) or ``"residual"`` (h <- h + GCNConv(h)).
+    ``feature_prop`` (official ``--feature_prop``): ``"gcn"`` stacks GCNConv layers on the raw features
+    (official default); ``"residual"`` encodes the features with a Linear layer, then ``h <- h + GCNConv(h)``;
+    ``"cat"`` encodes them the same way and concatenates the encoding and every layer's output (jumping
+    knowledge), so the link head sees ``hidden * (num_layers + 1)`` channels per node.
     """
 
     def __init__(
@@ -109,54 +147,85 @@ class ELPH(nn.Module):
         num_layers: int = 2,
         label_dropout: float = 0.5,
         feature_dropout: float = 0.5,
-        feature_prop: str = "residual",
+        feature_prop: str = "gcn",
         use_feature: bool = True,
+        use_ra: bool = False,
     ) -> None:
         super().__init__()
         from torch_geometric.nn import GCNConv
 
-        check(feature_prop in ("gcn", "residual"), f"feature_prop must be gcn or residual, got {feature_prop!r}")
+        check(
+            feature_prop in ("gcn", "residual", "cat"),
+            f"feature_prop must be gcn, residual or cat, got {feature_prop!r}",
+        )
         self.feature_prop = feature_prop
-        self.lin_in = nn.Linear(num_features, hidden)
-        self.convs = nn.ModuleList([GCNConv(hidden, hidden) for _ in range(num_layers)])
+        self.lin_in = nn.Linear(num_features, hidden) if feature_prop != "gcn" else None
+        first = num_features if feature_prop == "gcn" else hidden
+        self.convs = nn.ModuleList([GCNConv(first if i == 0 else hidden, hidden) for i in range(num_layers)])
         self.dropout = feature_dropout
-        self.head = LinkHead(sf_dim, hidden, hidden, label_dropout, feature_dropout, False, use_feature)
+        node_dim = hidden * (num_layers + 1) if feature_prop == "cat" else hidden
+        self.head = LinkHead(sf_dim, node_dim, hidden, label_dropout, feature_dropout, False, use_feature, use_ra)
 
     def encode(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        h = self.lin_in(x)
+        h = x if self.lin_in is None else F.dropout(self.lin_in(x), self.dropout, self.training)
+        hs = [h]
         for conv in self.convs:
             out = conv(h, edge_index)
             h = h + out if self.feature_prop == "residual" else out
             h = F.dropout(F.relu(h), self.dropout, self.training)
-        return h
+            hs.append(h)
+        return torch.cat(hs, dim=-1) if self.feature_prop == "cat" else h
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, links: torch.Tensor, sf: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        edge_index: torch.Tensor,
+        links: torch.Tensor,
+        sf: torch.Tensor,
+        ra: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         z = self.encode(x, edge_index)
-        return self.head(sf, z[links[:, 0]], z[links[:, 1]])
+        return self.head(sf, z[links[:, 0]], z[links[:, 1]], ra)
 
 
 class GNNLink(nn.Module):
-    """PyG-style GNN link predictor: a 2-layer GCN (or SAGE) encoder and a dot-product decoder."""
+    """GNN link predictor: a GCN (or SAGE) encoder and a decoder on the pair of node embeddings.
+
+    ``decoder="dot"``: ``z_u . z_v`` (PyG ``link_pred.py``); ``decoder="mlp"``: an MLP on ``z_u * z_v``
+    (``Linear(out, hidden) -> ReLU -> Dropout -> Linear(hidden, 1)``, the official ``LinkPredictor`` with 2 layers).
+    """
 
     def __init__(
-        self, num_features: int, hidden: int = 128, out: int = 64, conv: str = "gcn", dropout: float = 0.0
+        self,
+        num_features: int,
+        hidden: int = 128,
+        out: int = 64,
+        conv: str = "gcn",
+        dropout: float = 0.0,
+        decoder: str = "dot",
     ) -> None:
         super().__init__()
         from torch_geometric.nn import GCNConv, SAGEConv
 
         check(conv in ("gcn", "sage"), f"conv must be gcn or sage, got {conv!r}")
+        check(decoder in ("dot", "mlp"), f"decoder must be dot or mlp, got {decoder!r}")
         layer = GCNConv if conv == "gcn" else SAGEConv
         self.conv1, self.conv2 = layer(num_features, hidden), layer(hidden, out)
         self.dropout = dropout
+        self.mlp = (
+            nn.Sequential(nn.Linear(out, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+            if decoder == "mlp"
+            else None
+        )
 
     def encode(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.conv1(x, edge_index))
         h = F.dropout(h, self.dropout, self.training)
         return self.conv2(h, edge_index)
 
-    @staticmethod
-    def decode(z: torch.Tensor, links: torch.Tensor) -> torch.Tensor:
-        return (z[links[:, 0]] * z[links[:, 1]]).sum(dim=-1)
+    def decode(self, z: torch.Tensor, links: torch.Tensor) -> torch.Tensor:
+        h = z[links[:, 0]] * z[links[:, 1]]
+        return h.sum(dim=-1) if self.mlp is None else self.mlp(h).squeeze(-1)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, links: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x, edge_index), links)

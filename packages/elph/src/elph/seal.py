@@ -76,12 +76,20 @@ class SealData:
     def __len__(self) -> int:
         return len(self.subgraphs)
 
-    def batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(one-hot DRNL x, edge_index, batch vector, center [B, 2], labels) for the links ``idx``."""
-        xs, eis, bs, centers = [], [], [], []
+    def batch(
+        self, idx: np.ndarray, node_x: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x, edge_index, batch vector, center [B, 2], labels) for the links ``idx``.
+
+        ``x`` is the one-hot DRNL label, followed by the node's own features ``node_x[node]`` when given
+        (SEAL's ``use_feature``: ``x = [z, X]``; a one-hot label into the first GCN layer equals SEAL's label
+        embedding table).
+        """
+        xs, eis, bs, centers, nodes = [], [], [], [], []
         offset = 0
         for b, i in enumerate(idx):
-            _, sub, z = self.subgraphs[i]
+            sub_nodes, sub, z = self.subgraphs[i]
+            nodes.append(sub_nodes)
             coo = sub.tocoo()
             eis.append(np.stack([coo.row, coo.col]) + offset)
             xs.append(np.minimum(z, self.max_z))
@@ -90,6 +98,8 @@ class SealData:
             offset += len(z)
         z = torch.from_numpy(np.concatenate(xs))
         x = torch.nn.functional.one_hot(z, self.max_z + 1).float()
+        if node_x is not None:
+            x = torch.cat([x, node_x[torch.from_numpy(np.concatenate(nodes))].float()], dim=1)
         ei = torch.from_numpy(np.concatenate(eis, axis=1)).long()
         return x, ei, torch.from_numpy(np.concatenate(bs)).long(), torch.tensor(centers), self.labels[idx]
 

@@ -118,3 +118,10 @@ def test_train_checkpoint_and_resume(tmp_path):
 def test_resume_needs_out():
     with pytest.raises(UsageError, match="--resume needs --out"):
         train_main(["--resume"])
+
+
+def test_theory_deep_dmft_rejects_unsupported_rule(tmp_path, capsys):
+    argv = ["--regime", "dmft", "--depth", "2", "--rule", "fa", "--out", str(tmp_path / "x")]
+    code, out = _run_cli(theory_main, argv, capsys)
+    assert code == 2
+    assert "deep" in out.err and len(out.err.strip().splitlines()) == 1

@@ -75,7 +75,7 @@ def test_recursions_match_wide_random_network(data, act):
     assert max(errs_phi) < 0.1 and max(errs_g) < 0.1
 
 
-def _entk_errors(X, rule, rho, widths, seeds):
+def _entk_errors(X, y, rule, rho, widths, seeds):
     K, _ = lazy_entk(lazy_kernels(X, 2, "relu", gated=rule == "gln"), rule, rho)
     errs = {}
     for N in widths:
@@ -83,7 +83,7 @@ def _entk_errors(X, rule, rho, widths, seeds):
         e = []
         for seed in range(seeds):
             params, fixed = init_network(jax.random.PRNGKey(seed), spec, X.dtype)
-            Ke, _, _ = effective_ntk(params, fixed, X, spec)
+            Ke, _, _ = effective_ntk(params, fixed, X, spec, y)
             e.append(np.linalg.norm(Ke - K) / np.linalg.norm(K))
         errs[N] = np.mean(e)
     return errs
@@ -95,8 +95,8 @@ RULE_CASES = [("gd", 0.0), ("fa", 0.5), ("dfa", 0.0), ("hebb", 0.0), ("gln", 0.0
 @pytest.mark.parametrize("rule,rho", RULE_CASES)
 def test_empirical_entk_converges_to_lazy_theory(data, rule, rho):
     """K_eff(0) of finite networks approaches the lazy theory; N^-1/2 predicts a factor 4 from N=64 to 1024."""
-    X, _ = data
-    errs = _entk_errors(X, rule, rho, (64, 1024), 3)
+    X, y = data
+    errs = _entk_errors(X, y, rule, rho, (64, 1024), 3)
     assert errs[1024] < errs[64] / 2
 
 
@@ -104,8 +104,8 @@ def test_empirical_entk_converges_to_lazy_theory(data, rule, rho):
 @pytest.mark.parametrize("rule,rho", RULE_CASES)
 def test_empirical_entk_below_tenth_at_4096(data, rule, rho):
     """The brief's bar: relative Frobenius error below 0.1 at N = 4096."""
-    X, _ = data
-    errs = _entk_errors(X, rule, rho, (4096,), 3)
+    X, y = data
+    errs = _entk_errors(X, y, rule, rho, (4096,), 3)
     assert errs[4096] < 0.1
 
 

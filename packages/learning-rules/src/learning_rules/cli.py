@@ -116,13 +116,13 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 @dataclass
 class TheoryConfig:
-    """Infinite-width prediction for one rule: lazy eNTK (any depth) or rich DMFT (one hidden layer)."""
+    """Infinite-width prediction for one rule: lazy eNTK (any depth) or rich DMFT (depth 1: all rules; >= 2: gd/dfa/hebb)."""
 
     regime: Literal["lazy", "dmft"] = field(default="lazy", metadata={"help": "lazy eNTK or DMFT (rich)"})
     rule: Literal["gd", "fa", "dfa", "hebb", "gln"] = field(default="gd", metadata={"help": "learning rule"})
     rho: float = field(default=0.0, metadata={"help": "FA feedback correlation in [0, 1]"})
     activation: Literal["relu", "erf", "tanh", "linear"] = field(default="relu", metadata={"help": "nonlinearity"})
-    depth: int = field(default=2, metadata={"help": "hidden layers L (DMFT: 1)"})
+    depth: int = field(default=2, metadata={"help": "hidden layers L"})
     gamma0: float = field(default=1.0, metadata={"help": "richness gamma0 (DMFT)"})
     eta: float = field(default=0.5, metadata={"help": "learning rate"})
     steps: int = field(default=200, metadata={"help": "time steps"})
@@ -136,6 +136,8 @@ class TheoryConfig:
     n_samples: int = field(default=20000, metadata={"help": "DMFT Monte-Carlo samples"})
     n_iter: int = field(default=200, metadata={"help": "DMFT maximum iterations"})
     damping: float = field(default=0.8, metadata={"help": "DMFT damping"})
+    n_jac: int = field(default=1000, metadata={"help": "DMFT samples for the response functions (depth >= 2)"})
+    exact: bool = field(default=False, metadata={"help": "sampling-free closed-form DMFT (linear networks)"})
     seed: int = field(default=0, metadata={"help": "DMFT sampling seed"})
 
     def __post_init__(self) -> None:
@@ -144,8 +146,25 @@ class TheoryConfig:
                 raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if not 0.0 <= self.rho <= 1.0:
             raise UsageError(f"rho must lie in [0, 1], got {self.rho}")
-        if self.regime == "dmft" and self.depth != 1:
-            raise UsageError("the DMFT solver covers one hidden layer: use --depth 1")
+
+    def dmft_config(self):
+        """The solver's configuration (validates rule/activation/depth for the DMFT)."""
+        from learning_rules.dmft import DMFTConfig
+
+        return DMFTConfig(
+            depth=self.depth,
+            rule=self.rule,
+            activation=self.activation,
+            gamma0=self.gamma0,
+            rho=self.rho,
+            eta=self.eta,
+            steps=self.steps,
+            n_samples=self.n_samples,
+            n_iter=self.n_iter,
+            damping=self.damping,
+            n_jac=self.n_jac,
+            mode="exact" if self.exact else "sample",
+        )
 
 
 def theory_main(argv: Sequence[str] | None = None) -> int:
@@ -155,12 +174,13 @@ def theory_main(argv: Sequence[str] | None = None) -> int:
     _common(parser)
     args = parser.parse_args(argv)
     cfg = config_from_args(parser, TheoryConfig, namespace=args)
+    dcfg = cfg.dmft_config() if cfg.regime == "dmft" else None
     setup_jax(args.device, True)
     import jax.numpy as jnp
     import numpy as np
 
     from learning_rules.data import inputs_from_gram, make_dataset, read_matrix
-    from learning_rules.dmft import DMFTConfig, solve_dmft
+    from learning_rules.dmft import solve_dmft
     from learning_rules.kernels import check_psd, lazy_delta, lazy_entk, lazy_kernels_from_gram
     from learning_rules.plots import plot_curves
 
@@ -193,17 +213,6 @@ def theory_main(argv: Sequence[str] | None = None) -> int:
             share = float(jnp.linalg.norm(hidden) / jnp.linalg.norm(K))
             extra = {"hidden_share": share}
         else:
-            dcfg = DMFTConfig(
-                rule=cfg.rule,
-                activation=cfg.activation,
-                gamma0=cfg.gamma0,
-                rho=cfg.rho,
-                eta=cfg.eta,
-                steps=cfg.steps,
-                n_samples=cfg.n_samples,
-                n_iter=cfg.n_iter,
-                damping=cfg.damping,
-            )
             res = solve_dmft(X, y, dcfg, seed=cfg.seed, log=lambda it, ch: log.log(it, fixed_point_change=ch))
             delta, K = res.delta, res.K[0]
             extra = {

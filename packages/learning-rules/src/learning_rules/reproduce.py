@@ -6,7 +6,8 @@ Bordelon & Pehlevan, ICLR 2023 (arXiv:2210.02157). Three experiments (brief E1-E
   widths; the hidden-layer share of K_eff per rule; train-loss curves vs Delta(t) = (I - eta K/P)^t y.
 - E2 rich (gamma0 = 1, one hidden layer, tanh): DMFT loss curves vs seed-averaged width-2000 networks for
   GD, FA (rho = 0 and 1), DFA and Hebb; kernel movement of FA at rho = 0 vs rho = 1.
-- E3 linear: the closed-form (sampling-free) DMFT of a one-hidden-layer linear network vs simulation.
+- E2' deep rich (gamma0 = 1, two hidden layers, tanh): the DMFT with response functions vs width-2000 networks.
+- E3 linear: the closed-form (sampling-free) DMFT of one- and two-hidden-layer linear networks vs simulation.
 
 Every verdict is computed from the measured numbers; nothing is typed in.
 """
@@ -32,6 +33,7 @@ def _slope(widths, errs) -> float:
 
 def lazy_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], list[Path], dict]:
     import jax
+    import jax.numpy as jnp
     import numpy as np
 
     from learning_rules.data import make_dataset
@@ -44,7 +46,9 @@ def lazy_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], lis
     X, y = make_dataset(seed, 16, 20)
     widths = [256, 1024, 4096]
     n_seeds = 2 if quick else 5
-    train_width = 2048 if quick else 4096
+    train_width = 4096  # the width the issue's 0.02 bar refers to
+    train_seeds = 2 if quick else 5
+    train_dtype = jnp.float32 if quick else jnp.float64  # float32 halves the cost of the N = 4096 runs
     steps, eta = (100, 0.5) if quick else (200, 0.5)
     cases = [("gd", 0.0), ("fa", 0.0), ("fa", 0.5), ("fa", 1.0), ("dfa", 0.0), ("hebb", 0.0)]
     errs: dict[str, list[float]] = {}
@@ -60,7 +64,7 @@ def lazy_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], lis
             e, s = [], []
             for k in range(n_seeds):
                 params, fixed = init_network(jax.random.PRNGKey(1000 * seed + k), spec, X.dtype)
-                Ke, hidden, _ = effective_ntk(params, fixed, X, spec)
+                Ke, hidden, _ = effective_ntk(params, fixed, X, spec, y)  # Delta(0) = y (centred)
                 e.append(float(np.linalg.norm(Ke - K) / np.linalg.norm(K)))
                 s.append(float(np.linalg.norm(hidden) / np.linalg.norm(Ke)))
             errs[name].append(float(np.mean(e)))
@@ -112,18 +116,21 @@ def lazy_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], lis
         cfg = TrainConfig(
             rule=rule, rho=rho, width=train_width, depth=2, gamma0=0.01, eta=eta, steps=steps, checkpoint_every=steps
         )
-        sim = np.mean([train_run(cfg, X, y, 1000 * seed + k)["loss"] for k in range(1 if quick else 5)], axis=0)
+        Xs, ys = X.astype(train_dtype), y.astype(train_dtype)
+        sim = np.mean([train_run(cfg, Xs, ys, 1000 * seed + k)["loss"] for k in range(train_seeds)], axis=0)
         gaps[name] = float(np.abs(sim - theory).max())
         curves[f"{name} sim"] = sim
         curves[f"{name} theory"] = theory
     worst_gap = max(gaps.values())
     claims.append(
         Claim.threshold(
-            f"lazy: simulated loss matches exp(-eta K_eff t) theory within 0.02 (N={train_width})",
+            f"lazy: simulated loss matches exp(-eta K_eff t) theory within 0.02 (N={train_width}, {train_seeds} seeds)",
             "< 0.02 (N=4096)",
             round(worst_gap, 4),
             worst_gap < 0.02,
             gaps={k: round(v, 4) for k, v in gaps.items()},
+            seeds=train_seeds,
+            dtype=jnp.dtype(train_dtype).name,
         )
     )
     styles = {k: ("--" if k.endswith("theory") else "-") for k in curves}
@@ -137,7 +144,7 @@ def lazy_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], lis
             xlabel="width index",
         ),
     ]
-    return claims, plots, {"lazy_errors": errs, "lazy_share": share, "lazy_gaps": gaps}
+    return claims, plots, {"lazy_errors": errs, "lazy_share": share, "lazy_gaps": gaps, "lazy_train_seeds": train_seeds}
 
 
 def rich_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], list[Path], dict]:
@@ -185,7 +192,7 @@ def rich_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], lis
     worst = max(gaps.values())
     claims = [
         Claim.threshold(
-            f"rich: DMFT loss curves within ~5% of seed-averaged N={width} networks (GD, FA, DFA, Hebb)",
+            f"rich: DMFT loss curves within ~5% of seed-averaged N={width} networks (GD, FA, DFA, Hebb; one hidden layer)",
             "DMFT overlays width ~1e3 simulations",
             round(worst, 4),
             worst < 0.05,
@@ -276,30 +283,150 @@ def linear_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], l
             converged=res.converged,
         )
     ]
+    # depth 2: the sampling-free deep-linear DMFT (Sec. 3.3; (I - C D)^-1 form), again the exact discrete map
+    X2, y2 = make_dataset(seed, 6, 8)
+    T2, eta2 = 30, 0.2
+    width2, seeds2 = (2000, 8) if quick else (4000, 16)
+    deep = solve_dmft(
+        X2,
+        y2,
+        DMFTConfig(
+            depth=2,
+            rule="gd",
+            activation="linear",
+            mode="exact",
+            gamma0=1.0,
+            eta=eta2,
+            steps=T2,
+            function_update="direct",
+            damping=0.5,
+        ),
+    )
+    cfg2 = TrainConfig(
+        rule="gd",
+        activation="linear",
+        width=width2,
+        depth=2,
+        gamma0=1.0,
+        eta=eta2,
+        steps=T2,
+        n_points=6,
+        dim=8,
+        checkpoint_every=T2,
+    )
+    sims2 = np.array([train_run(cfg2, X2, y2, 1000 * seed + k)["loss"] for k in range(seeds2)])
+    sim2 = sims2.mean(axis=0)
+    gap2 = float(np.max(np.abs(deep.loss - sim2) / sim2))
+    # finite-width noise of the seed mean (relative, worst time): depth-2 nets fluctuate far more than one layer
+    stderr2 = float(np.max(sims2.std(axis=0, ddof=1) / np.sqrt(seeds2) / sim2))
+    claims.append(
+        Claim.threshold(
+            f"deep linear (depth 2): closed-form DMFT matches simulation within 1% (N={width2}, {seeds2} seeds)",
+            "< 1% (deep linear)",
+            round(gap2, 5),
+            gap2 < 0.01 and deep.converged,
+            # 'partly': the gap is within two standard errors of the seed mean, i.e. not resolvable here
+            partly=gap2 < 0.01 + 2 * stderr2,
+            seed_mean_standard_error=round(stderr2, 5),
+            gap_over_initial_loss=round(float(np.max(np.abs(deep.loss - sim2)) / sim2[0]), 5),
+            converged=deep.converged,
+        )
+    )
     plots = [
         plot_curves(
             out / "linear_loss.png",
             {"DMFT (closed form)": res.loss, f"N={width}": sim},
             "linear net, gamma0=1",
             styles={"DMFT (closed form)": "--"},
+        ),
+        plot_curves(
+            out / "deep_linear_loss.png",
+            {"DMFT depth 2 (closed form)": deep.loss, f"N={width2}": sim2},
+            "depth-2 linear net, gamma0=1",
+            styles={"DMFT depth 2 (closed form)": "--"},
+        ),
+    ]
+    numbers = {"linear_gap": gap, "linear_gap_keff_euler": gap_keff, "deep_linear_gap": gap2}
+    return claims, plots, numbers | {"deep_linear_stderr": stderr2}
+
+
+def deep_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], list[Path], dict]:
+    """Depth-2 rich DMFT (response functions, Eq. 5) vs seed-averaged width-2000 networks, GD, DFA and Hebb."""
+    import numpy as np
+
+    from learning_rules.data import make_dataset
+    from learning_rules.dmft import DMFTConfig, solve_dmft
+    from learning_rules.plots import plot_curves
+    from learning_rules.train import TrainConfig, train_run
+
+    P, D = 6, 8
+    X, y = make_dataset(seed, P, D)
+    T, eta = (20, 0.3) if quick else (30, 0.2)
+    S, n_jac = (6000, 300) if quick else (20000, 1000)
+    n_seeds = 4 if quick else 8
+    width = 2000
+    rules = ["gd", "hebb"] if quick else ["gd", "dfa", "hebb"]
+    gaps, curves, iters = {}, {}, {}
+    for rule in rules:
+        cfg = DMFTConfig(
+            depth=2, rule=rule, activation="tanh", gamma0=1.0, eta=eta, steps=T, n_samples=S, n_jac=n_jac, tol=1e-4
+        )
+        res = solve_dmft(X, y, cfg, seed=seed)
+        iters[rule] = len(res.changes)
+        tcfg = TrainConfig(
+            rule=rule,
+            width=width,
+            depth=2,
+            activation="tanh",
+            gamma0=1.0,
+            eta=eta,
+            steps=T,
+            n_points=P,
+            dim=D,
+            checkpoint_every=T,
+        )
+        sim = np.mean([train_run(tcfg, X, y, 1000 * seed + k)["loss"] for k in range(n_seeds)], axis=0)
+        gaps[rule] = float(np.max(np.abs(res.loss - sim) / sim))
+        curves[f"{rule} DMFT"], curves[f"{rule} N={width}"] = res.loss, sim
+    worst = max(gaps.values())
+    claims = [
+        Claim.threshold(
+            f"rich, depth 2: DMFT with response functions within ~5% of seed-averaged N={width} networks "
+            f"({', '.join(r.upper() for r in rules)})",
+            "DMFT overlays width ~1e3 simulations",
+            round(worst, 4),
+            worst < 0.05,
+            partly=worst < 0.10,
+            relative_gap={k: round(v, 4) for k, v in gaps.items()},
+            seeds=n_seeds,
+            samples=S,
+            jacobian_samples=n_jac,
+            steps=T,
+            iterations=iters,
         )
     ]
-    return claims, plots, {"linear_gap": gap, "linear_gap_keff_euler": gap_keff}
+    styles = {k: ("--" if k.endswith("DMFT") else "-") for k in curves}
+    plots = [
+        plot_curves(out / "deep_rich_loss.png", curves, "depth 2, tanh, gamma0=1: DMFT vs simulation", styles=styles)
+    ]
+    return claims, plots, {"deep_rich_gaps": gaps}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Reproduce the paper's lazy, rich and linear-network claims; writes OUT/summary.json and PNG plots."""
     parser = argparse.ArgumentParser(prog="learning-rules-reproduce", description=main.__doc__)
     add_reproduce_args(parser, default_out="reproduce")
-    parser.add_argument("--only", default="lazy,rich,linear", help="comma-separated experiments to run (default: all)")
+    parser.add_argument(
+        "--only", default="lazy,rich,deep,linear", help="comma-separated experiments to run (default: all)"
+    )
     args = parser.parse_args(argv)
     from orals23_shared.cli import UsageError
 
     parts = [p for p in args.only.split(",") if p]
-    unknown = sorted(set(parts) - {"lazy", "rich", "linear"})
+    unknown = sorted(set(parts) - {"lazy", "rich", "deep", "linear"})
     if unknown or not parts:
         raise UsageError(
-            f"--only: unknown experiment(s) {', '.join(unknown) or '(none given)'}; use lazy, rich, linear"
+            f"--only: unknown experiment(s) {', '.join(unknown) or '(none given)'}; use lazy, rich, deep, linear"
         )
     from learning_rules.cli import setup_jax
 
@@ -308,7 +435,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     claims, plots, numbers, timings = [], [], {}, {}
-    experiments = {"lazy": lazy_experiment, "rich": rich_experiment, "linear": linear_experiment}
+    experiments = {
+        "lazy": lazy_experiment,
+        "rich": rich_experiment,
+        "deep": deep_experiment,
+        "linear": linear_experiment,
+    }
     for name in parts:
         t = time.time()
         c, p, n = experiments[name](out, args.quick, args.seed)

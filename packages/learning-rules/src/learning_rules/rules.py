@@ -17,7 +17,7 @@ Pseudo-gradients (one function per rule):
     GD:   z_L = w_L,  z_l = W_l^T g_{l+1} / sqrt(N),  g_l = phi'(h_l) z_l
     FA:   zt_L = b,   zt_l = B_l gt_{l+1} / sqrt(N),  gt_l = phi'(h_l) zt_l     (fixed B_l, b)
     DFA:  gt_l = phi'(h_l) d_l                                                  (fixed random d_l)
-    Hebb: gt_l = phi(h_l)                               (error-modulated Hebbian: post-synaptic activity)
+    Hebb: gt_l = Delta * phi(h_l)     (error-modulated Hebbian, Eq. 3 / Table 1: dW_l ~ sum_mu Delta_mu^2 phi_{l+1} phi_l^T)
     GLN:  GD through the gated linear network.
 """
 
@@ -28,6 +28,7 @@ from collections.abc import Callable
 import jax.numpy as jnp
 
 from learning_rules.model import Features, NetSpec, forward
+from orals23_shared.cli import UsageError
 
 __all__ = [
     "true_gradient_fields",
@@ -57,12 +58,12 @@ def true_gradient_fields(params: dict, feats: Features) -> list[jnp.ndarray]:
     return g
 
 
-def gd_fields(params: dict, fixed: dict, feats: Features) -> list[jnp.ndarray]:
+def gd_fields(params: dict, fixed: dict, feats: Features, delta: jnp.ndarray) -> list[jnp.ndarray]:
     """Gradient descent (and GLN): the pseudo-gradient is the true backward field."""
     return true_gradient_fields(params, feats)
 
 
-def fa_fields(params: dict, fixed: dict, feats: Features) -> list[jnp.ndarray]:
+def fa_fields(params: dict, fixed: dict, feats: Features, delta: jnp.ndarray) -> list[jnp.ndarray]:
     """Feedback alignment: backpropagate through fixed B_l (correlated with W_l(0) by rho) instead of W_l^T."""
     N = params["w"].shape[0]
     L = len(feats.h)
@@ -75,17 +76,20 @@ def fa_fields(params: dict, fixed: dict, feats: Features) -> list[jnp.ndarray]:
     return gt
 
 
-def dfa_fields(params: dict, fixed: dict, feats: Features) -> list[jnp.ndarray]:
+def dfa_fields(params: dict, fixed: dict, feats: Features, delta: jnp.ndarray) -> list[jnp.ndarray]:
     """Direct feedback alignment: the output error reaches layer l through a fixed random vector d_l."""
     return [feats.dphi[l] * fixed["d"][l] for l in range(len(feats.h))]
 
 
-def hebb_fields(params: dict, fixed: dict, feats: Features) -> list[jnp.ndarray]:
-    """Error-modulated Hebbian rule: dW_l ~ sum_mu Delta_mu phi(h_{l+1}) phi(h_l)^T, i.e. gt_l = phi(h_l)."""
-    return list(feats.phi)
+def hebb_fields(params: dict, fixed: dict, feats: Features, delta: jnp.ndarray) -> list[jnp.ndarray]:
+    """Error-modulated Hebbian rule of the paper (Eq. 3, Table 1): gt_l = Delta phi(h_l).
+
+    Each sample is weighted by its current error twice, dW_l ~ sum_mu Delta_mu^2 phi(h_{l+1}) phi(h_l)^T:
+    a positive (Hebbian) update whatever the sign of the error."""
+    return [delta[:, None] * p for p in feats.phi]
 
 
-RULE_FIELDS: dict[str, Callable[[dict, dict, Features], list[jnp.ndarray]]] = {
+RULE_FIELDS: dict[str, Callable[[dict, dict, Features, jnp.ndarray], list[jnp.ndarray]]] = {
     "gd": gd_fields,
     "fa": fa_fields,
     "dfa": dfa_fields,
@@ -94,8 +98,11 @@ RULE_FIELDS: dict[str, Callable[[dict, dict, Features], list[jnp.ndarray]]] = {
 }
 
 
-def pseudo_gradient_fields(params: dict, fixed: dict, feats: Features, spec: NetSpec) -> list[jnp.ndarray]:
-    return RULE_FIELDS[spec.rule](params, fixed, feats)
+def pseudo_gradient_fields(
+    params: dict, fixed: dict, feats: Features, spec: NetSpec, delta: jnp.ndarray
+) -> list[jnp.ndarray]:
+    """The rule's gt_l (l = 1..L) for the current errors ``delta`` (only Hebb uses them)."""
+    return RULE_FIELDS[spec.rule](params, fixed, feats, delta)
 
 
 def rule_update(
@@ -110,7 +117,7 @@ def rule_update(
     """The parameter increment of one full-batch step of the rule (the formulas in the module docstring)."""
     if feats is None:
         feats = forward(params, fixed, X, spec)
-    gt = pseudo_gradient_fields(params, fixed, feats, spec)
+    gt = pseudo_gradient_fields(params, fixed, feats, spec, delta)
     P, D = X.shape
     N = params["w"].shape[0]
     c = eta * spec.gamma0 / P
@@ -125,11 +132,19 @@ def apply_update(params: dict, update: dict) -> dict:
     return {"W": [a + b for a, b in zip(params["W"], update["W"])], "w": params["w"] + update["w"]}
 
 
-def effective_ntk(params: dict, fixed: dict, X: jnp.ndarray, spec: NetSpec) -> tuple[jnp.ndarray, jnp.ndarray, list]:
-    """(K_eff, hidden part sum_{l<L} Gt_{l+1} Phi_l, feature kernels Phi_1..Phi_L) of a finite network."""
+def effective_ntk(
+    params: dict, fixed: dict, X: jnp.ndarray, spec: NetSpec, delta: jnp.ndarray | None = None
+) -> tuple[jnp.ndarray, jnp.ndarray, list]:
+    """(K_eff, hidden part sum_{l<L} Gt_{l+1} Phi_l, feature kernels Phi_1..Phi_L) of a finite network.
+
+    The Hebb pseudo-gradient contains the current errors, so its K_eff needs ``delta``."""
     feats = forward(params, fixed, X, spec)
+    if delta is None:
+        if spec.rule == "hebb":
+            raise UsageError("the Hebb rule's effective NTK depends on the current errors: pass delta")
+        delta = jnp.zeros_like(feats.f)
     g = true_gradient_fields(params, feats)
-    gt = pseudo_gradient_fields(params, fixed, feats, spec)
+    gt = pseudo_gradient_fields(params, fixed, feats, spec, delta)
     N = params["w"].shape[0]
     Phi = [X @ X.T / X.shape[1]] + [p @ p.T / N for p in feats.phi]
     hidden = sum(g[l] @ gt[l].T / N * Phi[l] for l in range(spec.depth))

@@ -127,8 +127,8 @@ def load_state(path, params: dict, fixed: dict) -> tuple[int, dict, dict, jnp.nd
     return int(data["step"]), out[0], out[2], jnp.asarray(data["f0"]), out[1], np.asarray(data["deltas"])
 
 
-def _measure(params: dict, fixed: dict, X: jnp.ndarray, spec: NetSpec) -> dict:
-    K, hidden, Phi = effective_ntk(params, fixed, X, spec)
+def _measure(params: dict, fixed: dict, X: jnp.ndarray, spec: NetSpec, delta: jnp.ndarray) -> dict:
+    K, hidden, Phi = effective_ntk(params, fixed, X, spec, delta)
     return {"K": K, "hidden": hidden, "Phi": Phi}
 
 
@@ -149,7 +149,7 @@ def train_run(cfg: TrainConfig, X: jnp.ndarray, y: jnp.ndarray, seed: int, on_ch
     start = 0
     if resume_state is not None:
         start, params, fixed, f0, params0, deltas = resume_state
-    start_meas = _measure(params0, fixed, X, spec)
+    start_meas = _measure(params0, fixed, X, spec, y - (forward(params0, fixed, X, spec).f - f0))
     step = start
     while step < cfg.steps:
         n = min(cfg.checkpoint_every, cfg.steps - step)
@@ -160,7 +160,7 @@ def train_run(cfg: TrainConfig, X: jnp.ndarray, y: jnp.ndarray, seed: int, on_ch
             on_chunk(step, params, fixed, f0, params0, deltas)
     final_delta = np.asarray(y - (forward(params, fixed, X, spec).f - f0))
     deltas = np.concatenate([deltas, final_delta[None]], axis=0)
-    end_meas = _measure(params, fixed, X, spec)
+    end_meas = _measure(params, fixed, X, spec, jnp.asarray(final_delta))
     K0, KT = start_meas["K"], end_meas["K"]
     return {
         "delta": deltas,

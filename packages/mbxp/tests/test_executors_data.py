@@ -59,6 +59,41 @@ def test_typescript_swallowed_tests_fail_in_strict_mode_only():
     compat = check_program(problem, swallow, "typescript", ExecConfig(timeout=20, mode="mxeval"))
     assert compat["passed"], compat  # mxeval: tsc exit code 2 (syntax error, JS emitted), node exits 0
     assert not strict["passed"] and "did not run" in strict["result"], strict
+    # the strict run also records mxeval's verdict of the same execution (one run, both scores)
+    assert strict["mxeval_passed"] is True and "mxeval_passed" not in compat
+    right = "    return 4 * a;\n};\n"
+    both = check_program(problem, right, "typescript", ExecConfig(timeout=20))
+    assert both["passed"] and both["mxeval_passed"], both
+    wrong = check_program(problem, WRONG["typescript"], "typescript", ExecConfig(timeout=20))
+    assert not wrong["passed"] and not wrong["mxeval_passed"], wrong
+
+
+def test_one_strict_run_reports_both_scores(tmp_path):
+    """summary.json of a strict run: strict pass@k, mxeval's pass@k of the same runs, and the task ids that
+    pass only under mxeval's rules (exit code 0, tests never ran)."""
+    from mbxp.evaluate import EvalConfig, evaluate
+
+    reason = toolchain_problem("javascript")
+    if reason:
+        pytest.skip(reason)
+    problem = {
+        "task_id": "T/1",
+        "language": "javascript",
+        "prompt": "function f(x) {\n",
+        "test": "\nif (f(2) !== 3) { throw new Error('wrong'); }\n",
+        "entry_point": "f",
+    }
+    samples = [
+        {"task_id": "T/1", "language": "javascript", "completion": "    return x + 1;\n}\n"},
+        {"task_id": "T/1", "language": "javascript", "completion": "    return x + 1;\n}\nprocess.exit(0);\n"},
+        {"task_id": "T/1", "language": "javascript", "completion": "    return x;\n}\n"},
+    ]
+    summary = evaluate(samples, {"T/1": problem}, tmp_path, EvalConfig(k=[1], workers=1, quiet=True))
+    assert summary["pass@k"]["javascript"]["1"] == pytest.approx(1 / 3)
+    assert summary["pass@k (mxeval rules)"]["javascript"]["1"] == pytest.approx(2 / 3)
+    info = summary["languages"]["javascript"]
+    assert info["n_passed"] == 1 and info["n_passed_mxeval_rules"] == 2
+    assert info["passed_only_under_mxeval_rules"] == ["T/1"]
 
 
 @pytest.mark.parametrize("lang", sorted(LANGUAGES))

@@ -48,8 +48,13 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
     problems = read_problems(ns.problems)
     samples = read_samples(ns.samples, problems, languages=LANGUAGES)
     summary = evaluate(samples, problems, ns.out, cfg)
+    mx = summary.get("pass@k (mxeval rules)", {})
     for lang, table in summary["pass@k"].items():
-        print(f"{lang}: " + ", ".join(f"pass@{k} = {100 * v:.2f}%" for k, v in table.items()))
+        line = f"{lang}: " + ", ".join(f"pass@{k} = {100 * v:.2f}%" for k, v in table.items())
+        if lang in mx:
+            line += " (mxeval's rules on the same runs: "
+            line += ", ".join(f"pass@{k} = {100 * v:.2f}%" for k, v in mx[lang].items()) + ")"
+        print(line)
     return 0
 
 

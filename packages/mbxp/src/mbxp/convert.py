@@ -14,15 +14,19 @@ Not released upstream; written from the paper and validated against the released
 4. render the signature, the docstring with the examples, the wrapper and the tests with the
    language's comparison.
 
-Implemented targets: java, javascript, php, ruby, perl, kotlin, scala, cpp. Others (typescript, go,
-csharp, swift) raise a clear error; see the README.
+Implemented targets: java, javascript, php, ruby, perl, kotlin, scala, cpp, typescript, go, csharp,
+swift. TypeScript, Go and C# (the v1/v1.1-style files) keep the Python text of the examples in the
+docstring and hold the canonical solution's outputs as expected values (as released); Swift follows
+the Kotlin/Scala style with labelled arguments and raw strings.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -42,9 +46,12 @@ __all__ = [
     "camel",
     "Type",
     "type_of",
+    "type_name",
+    "run_canonicals",
+    "canonical_outputs",
 ]
 
-TARGETS = ("java", "javascript", "php", "ruby", "perl", "kotlin", "scala", "cpp")
+TARGETS = ("java", "javascript", "php", "ruby", "perl", "kotlin", "scala", "cpp", "typescript", "go", "csharp", "swift")
 PREFIX = {
     "java": "MBJP",
     "javascript": "MBJSP",
@@ -54,6 +61,10 @@ PREFIX = {
     "kotlin": "MBKP",
     "scala": "MBSCP",
     "cpp": "MBCPP",
+    "typescript": "MBTSP",
+    "go": "MBGP",
+    "csharp": "MBCSP",
+    "swift": "MBSWP",
 }
 LANG_WORD = {
     "java": "Java",
@@ -64,6 +75,10 @@ LANG_WORD = {
     "kotlin": "Kotlin",
     "scala": "Scala",
     "cpp": "c++",
+    "typescript": "typescript",
+    "go": "golang",
+    "csharp": "c#",
+    "swift": "Swift",
 }
 
 
@@ -131,6 +146,7 @@ class PyProblem:
     canonical: str | None = None
     prompt: str = ""
     outputs: list[Any] = field(default_factory=list)  # canonical outputs (filled by infer_types)
+    examples: list[tuple[str, str]] = field(default_factory=list)  # Python text of (call, expected) per test
 
 
 def _literal(node: ast.AST, where: str) -> Any:
@@ -165,7 +181,7 @@ def parse_python_problem(rec: dict[str, Any]) -> PyProblem:
         description = rec.get("description") or ""
         tests, prompt = rec["test"], rec["prompt"]
         canonical = rec.get("canonical_solution")
-    inputs, expected = [], []
+    inputs, expected, examples = [], [], []
     for node in ast.walk(ast.parse(tests)):
         if not isinstance(node, ast.Assert):
             continue
@@ -179,53 +195,111 @@ def parse_python_problem(rec: dict[str, Any]) -> PyProblem:
             continue
         inputs.append(tuple(_literal(a, tid) for a in call.args))
         expected.append(_literal(t.comparators[0], tid))
+        call_src = ast.get_source_segment(tests, call) or ast.unparse(call)
+        cmp_src = ast.get_source_segment(tests, t) or ast.unparse(t)
+        exp_src = cmp_src[len(call_src) :].strip().removeprefix("==").strip()  # keeps redundant parentheses
+        examples.append((name + call_src[len(call.func.id) :], exp_src))
     check(len(inputs) > 0, f"{tid}: no 'assert f(...) == value' tests to convert")
-    return PyProblem(tid, name, params, description.strip(), inputs, expected, canonical, prompt)
+    return PyProblem(tid, name, params, description.strip(), inputs, expected, canonical, prompt, examples=examples)
 
 
 _RUNNER = r"""
-import ast, copy, json, sys
-spec = json.loads(sys.stdin.read())
-ns = {}
-exec(spec["source"], ns)
-fn = ns[spec["name"]]
-out = []
-for args in spec["inputs"]:
-    args = ast.literal_eval(args)
+import ast, collections, copy, json, signal, sys
+
+def plain(x):
+    # what the converter captured: a Counter in its repr order (most common first), other mappings as
+    # dicts, sets in iteration order
+    if isinstance(x, collections.Counter):
+        return {k: plain(v) for k, v in x.most_common()}
+    if isinstance(x, dict):
+        return {plain(k): plain(v) for k, v in x.items()}
+    if isinstance(x, (set, frozenset, list)):
+        return [plain(v) for v in x]
+    if isinstance(x, tuple):
+        return tuple(plain(v) for v in x)
+    return x
+
+class Timeout(BaseException):  # not an Exception: a solution's own "except Exception" cannot swallow it
+    pass
+
+def alarm(*_):
+    raise Timeout()
+
+signal.signal(signal.SIGALRM, alarm)
+specs = json.loads(open("spec.json").read())
+results = []
+for spec in specs:
+    out = []
     try:
-        out.append(repr(fn(*copy.deepcopy(args))))
-    except Exception as e:
-        out.append("!" + type(e).__name__)
-print(json.dumps(out))
+        signal.alarm(spec["timeout"])
+        ns = {}
+        exec(spec["source"], ns)
+        fn = ns[spec["name"]]
+        for args in spec["inputs"]:
+            args = ast.literal_eval(args)
+            try:
+                out.append(repr(plain(fn(*copy.deepcopy(args)))))
+            except Exception as e:
+                out.append("!" + type(e).__name__)
+        signal.alarm(0)
+    except BaseException:  # timeout, SystemExit, broken source: no outputs for this problem
+        signal.alarm(0)
+        out = None
+    results.append(out)
+with open("out.json", "w") as f:
+    json.dump(results, f)
 """
+
+
+def run_canonicals(problems: list[PyProblem], timeout: float = 10.0) -> list[list[Any] | None]:
+    """Outputs of each canonical solution on deep copies of its test inputs (the upstream v1.1 fix).
+
+    One sandboxed Python process runs the whole batch (a per-problem alarm bounds each solution), so
+    converting a file costs one interpreter start, not one per task. None: no canonical, or it failed.
+    """
+    from mbxp.sandbox import Limits, Sandbox
+
+    specs = [
+        {
+            "source": (p.prompt + p.canonical) if p.prompt else p.canonical,
+            "name": p.name,
+            "inputs": [repr(a) for a in p.inputs],
+            "timeout": max(1, math.ceil(timeout)),
+        }
+        for p in problems
+        if p.canonical
+    ]
+    if not specs:
+        return [None] * len(problems)
+    with Sandbox() as box:
+        box.write("runner.py", _RUNNER)
+        box.write("spec.json", json.dumps(specs))
+        box.run([sys.executable, "runner.py"], Limits(timeout=10 + len(specs) * timeout))
+        try:
+            raw = json.loads((box.work / "out.json").read_text())
+        except (OSError, ValueError):
+            raw = [None] * len(specs)
+    results: list[list[Any] | None] = []
+    it = iter(raw)
+    for p in problems:
+        reprs = next(it) if p.canonical else None
+        try:
+            results.append(
+                None if reprs is None else [None if r.startswith("!") else ast.literal_eval(r) for r in reprs]
+            )
+        except (ValueError, SyntaxError):
+            results.append(None)
+    return results
 
 
 def run_canonical(p: PyProblem, timeout: float = 10.0) -> list[Any] | None:
     """Outputs of the canonical solution on deep copies of the test inputs (sandboxed)."""
-    from mbxp.sandbox import Limits, Sandbox
-
-    if not p.canonical:
-        return None
-    source = (p.prompt + p.canonical) if p.prompt else p.canonical
-    spec = json.dumps({"source": source, "name": p.name, "inputs": [repr(a) for a in p.inputs]})
-    with Sandbox() as box:
-        box.write("runner.py", _RUNNER)
-        box.write("spec.json", spec)
-        out = box.run(
-            [sys.executable, "-c", "import sys; sys.stdin = open('spec.json'); exec(open('runner.py').read())"],
-            Limits(timeout=timeout),
-        )
-    if out.returncode != 0:
-        return None
-    try:
-        reprs = json.loads(out.stdout.strip().splitlines()[-1])
-        return [None if r.startswith("!") else ast.literal_eval(r) for r in reprs]
-    except (ValueError, SyntaxError, IndexError):
-        return None
+    return run_canonicals([p], timeout)[0]
 
 
 def infer_types(p: PyProblem, run: bool = True, timeout: float = 10.0) -> tuple[list[Type], Type]:
-    """Parameter types from the inputs; return type from the expected values and canonical outputs."""
+    """Parameter types from the inputs; return type from the expected values (TypeScript/Go/C#: from the
+    canonical outputs, see :func:`convert`); ``run`` fills ``p.outputs``."""
     params = []
     for i in range(len(p.params)):
         t = UNKNOWN
@@ -274,9 +348,17 @@ def render(v: Any, lang: str, t: Type | None = None, top: bool = True) -> str:
     """A value as a literal of ``lang`` (t: the declared type, for typed containers).
 
     Besides the languages, the docstring styles observed in the release: ``phpdoc``, ``rubydoc``,
-    ``perldoc``, ``kotlindoc`` (JSON-like lists with the language's strings, booleans and maps).
+    ``perldoc``, ``kotlindoc``, ``swiftdoc`` (JSON-like lists with the language's strings, booleans and
+    maps). Go and C# literals carry their type at every level: a container in a mixed (``any``) slot
+    is a list/map of ``interface{}``/``object`` all the way down, and maps list their keys sorted
+    (as released).
     """
     t = t or type_of(v)
+    if lang in ("go", "csharp") and t.kind not in ("list", "dict"):
+        if isinstance(v, (list, tuple, set)):
+            t = Type("list", (ANY,))
+        elif isinstance(v, dict):
+            t = Type("dict", (ANY, ANY))
     base = {
         "phpdoc": "php",
         "rubydoc": "ruby",
@@ -284,6 +366,7 @@ def render(v: Any, lang: str, t: Type | None = None, top: bool = True) -> str:
         "kotlindoc": "kotlin",
         "cppval": "cpp",
         "scaladoc": "javascript",
+        "swiftdoc": "swift",
     }.get(lang, lang)
     if isinstance(v, bool):
         return ("1" if v else "0") if base == "perl" else str(v).lower()
@@ -298,6 +381,9 @@ def render(v: Any, lang: str, t: Type | None = None, top: bool = True) -> str:
             return _str_lit(v).replace("$", "\\$")
         if base == "cpp":
             return f"string({_str_lit(v)})"
+        if lang == "swift":  # raw string, as released
+            return '#"' + v.replace("\n", "\\n") + '"#'  # as released (a raw string keeps "\\n" literally)
+
         if lang in ("perl", "php"):
             return _str_lit(v).replace("$", "\\$").replace("@", "\\@" if lang == "perl" else "@")
         return _str_lit(v)
@@ -314,14 +400,29 @@ def render(v: Any, lang: str, t: Type | None = None, top: bool = True) -> str:
             return f"{cpp_type(t)}{{{items}}}" if top else f"{{{items}}}"
         if lang == "cppval":
             return f"{{{items}}}"
+        if lang == "go":
+            return f"{type_name(t, 'go')}{{{items}}}"
+        if lang == "csharp":  # released C# lists have no space after the commas
+            return f"new {type_name(t, 'csharp')} {{" + ",".join(render(x, lang, et, top=False) for x in v) + "}"
         return f"[{items}]"
     if isinstance(v, dict):
         kt, vt = t.args if t.kind == "dict" else (ANY, ANY)
+        if lang in ("go", "csharp"):
+            with contextlib.suppress(TypeError):
+                v = dict(sorted(v.items()))
         pairs = [(render(k, lang, kt, top=False), render(x, lang, vt, top=False)) for k, x in v.items()]
         if lang == "java":
             return "new HashMap(){{" + "".join(f"put({k}, {x});" for k, x in pairs) + "}}"
         if lang == "kotlin":
             return "mutableMapOf(" + ", ".join(f"{k} to {x}" for k, x in pairs) + ")"
+        if lang == "typescript":
+            return "new Map<any, any>([" + ", ".join(f"[{k}, {x}]" for k, x in pairs) + "])"
+        if lang == "go":
+            return f"{type_name(t, 'go')}{{ " + "".join(f"{k}: {x}, " for k, x in pairs) + " }"
+        if lang == "csharp":
+            return f"new {type_name(t, 'csharp')} {{" + ",".join(f"{{{k}, {x}}}" for k, x in pairs) + "}"
+        if base == "swift":
+            return "[" + (", ".join(f"{k} : {x}" for k, x in pairs) or ":") + "]"
         if lang == "kotlindoc":
             return "{" + ", ".join(f"{k}={x}" for k, x in pairs) + "}"
         if lang in ("scala", "scaladoc"):
@@ -343,8 +444,11 @@ def render(v: Any, lang: str, t: Type | None = None, top: bool = True) -> str:
             "scala": "null",
             "cpp": "nullptr",
             "ruby": "nil",
-            "perl": "undef",
+            "perl": '"none"',  # as released: MBPLP/395, 431, 452, 546, 746, 755, 761, 954 expect the string "none"
             "php": "null",
+            "go": "nil",
+            "swift": "nil",
+            "typescript": "undefined",
         }.get(base, "null")
     raise UsageError(f"cannot render value {v!r} in {lang}")
 
@@ -366,40 +470,57 @@ def java_type(t: Type, boxed: bool = False) -> str:
     return "Object"
 
 
+# per language: scalar names, list and dict patterns, the mixed-value type (None: not typeable)
+_TYPE_NAMES: dict[str, tuple[dict[str, str], str, str, str | None]] = {
+    "kotlin": ({"int": "Int", "float": "Double", "bool": "Boolean", "str": "String"}, "List<{}>", "Map<{}, {}>", "Any"),
+    "scala": ({"int": "Int", "float": "Double", "bool": "Boolean", "str": "String"}, "List[{}]", "Map[{}, {}]", "Any"),
+    "cpp": (
+        {"int": "int", "float": "double", "bool": "bool", "str": "string"},
+        "vector<{}>",
+        "unordered_map<{}, {}>",
+        None,
+    ),
+    "typescript": (
+        {"int": "number", "float": "number", "bool": "boolean", "str": "string"},
+        "Array<{}>",
+        "Map<{}, {}>",
+        "any",
+    ),
+    "go": ({"int": "int", "float": "float64", "bool": "bool", "str": "string"}, "[]{}", "map[{}]{}", "interface{{}}"),
+    "csharp": (
+        {"int": "int", "float": "double", "bool": "bool", "str": "string"},
+        "List<{}>",
+        "Dictionary<{}, {}>",
+        "object",
+    ),
+    "swift": ({"int": "Int", "float": "Double", "bool": "Bool", "str": "String"}, "[{}]", "[{}: {}]", "AnyHashable"),
+}
+
+
+def type_name(t: Type, lang: str) -> str:
+    """The declared type of ``t`` in ``lang`` (the brief's table b1; Java has its own, boxed, in java_type)."""
+    scalars, list_pat, dict_pat, mixed = _TYPE_NAMES[lang]
+    if t.kind in scalars:
+        return scalars[t.kind]
+    if t.kind == "list":
+        return list_pat.format(type_name(t.args[0], lang))
+    if t.kind == "dict":
+        return dict_pat.format(type_name(t.args[0], lang), type_name(t.args[1], lang))
+    if mixed is None:
+        raise UsageError(f"{lang} has no type for mixed values (the task is dropped, as in MBXP)")
+    return mixed.format()
+
+
 def kotlin_type(t: Type) -> str:
-    k = t.kind
-    base = {"int": "Int", "float": "Double", "bool": "Boolean", "str": "String"}
-    if k in base:
-        return base[k]
-    if k == "list":
-        return f"List<{kotlin_type(t.args[0])}>"
-    if k == "dict":
-        return f"Map<{kotlin_type(t.args[0])}, {kotlin_type(t.args[1])}>"
-    return "Any"
+    return type_name(t, "kotlin")
 
 
 def scala_type(t: Type) -> str:
-    k = t.kind
-    base = {"int": "Int", "float": "Double", "bool": "Boolean", "str": "String"}
-    if k in base:
-        return base[k]
-    if k == "list":
-        return f"List[{scala_type(t.args[0])}]"
-    if k == "dict":
-        return f"Map[{scala_type(t.args[0])}, {scala_type(t.args[1])}]"
-    return "Any"
+    return type_name(t, "scala")
 
 
 def cpp_type(t: Type) -> str:
-    k = t.kind
-    base = {"int": "int", "float": "double", "bool": "bool", "str": "string"}
-    if k in base:
-        return base[k]
-    if k == "list":
-        return f"vector<{cpp_type(t.args[0])}>"
-    if k == "dict":
-        return f"unordered_map<{cpp_type(t.args[0])}, {cpp_type(t.args[1])}>"
-    raise UsageError("C++ has no type for mixed values (the task is dropped, as in MBXP)")
+    return type_name(t, "cpp")
 
 
 def _has(t: Type, kind: str) -> bool:
@@ -417,11 +538,23 @@ def _doc_lines(
     return out
 
 
-def convert(rec: dict[str, Any], language: str, run: bool = True, timeout: float = 10.0) -> dict[str, Any]:
-    """Convert one Python problem record into ``language``: an mxeval-format problem record."""
+def convert(
+    rec: dict[str, Any],
+    language: str,
+    run: bool = True,
+    timeout: float = 10.0,
+    outputs: list[Any] | None = None,
+) -> dict[str, Any]:
+    """Convert one Python problem record into ``language``: an mxeval-format problem record.
+
+    ``outputs``: the canonical solution's outputs when already computed (:func:`run_canonicals` on a
+    whole file); otherwise they are computed here when ``run``.
+    """
     check(language in TARGETS, f"conversion to {language!r} is not implemented (available: {', '.join(TARGETS)})")
     p = parse_python_problem(rec)
-    params_t, ret_t = infer_types(p, run=run, timeout=timeout)
+    params_t, ret_t = infer_types(p, run=run and outputs is None, timeout=timeout)
+    if outputs is not None:
+        p.outputs = outputs
     check(len(params_t) == len(p.params), f"{p.task_id}: parameter count mismatch")
     if language == "cpp":
         for t in (*params_t, ret_t):
@@ -429,6 +562,10 @@ def convert(rec: dict[str, Any], language: str, run: bool = True, timeout: float
                 not _has(t, "any") and not _has(t, "unknown"),
                 f"{p.task_id}: mixed-type values cannot be typed in C++ (dropped, as in MBXP)",
             )
+    if language in ("typescript", "go", "csharp") and p.outputs and all(o is not None for o in p.outputs):
+        ret_t = UNKNOWN  # these files type the return by what the canonical solution returned (240.0, not 240)
+        for o in p.outputs:
+            ret_t = unify(ret_t, type_of(o))
     desc = _retarget(p.description, language)
     num = p.task_id.split("/")[-1]
     task_id = f"{PREFIX[language]}/{num}"
@@ -441,6 +578,10 @@ def convert(rec: dict[str, Any], language: str, run: bool = True, timeout: float
         "kotlin": _kotlin,
         "scala": _scala,
         "cpp": _cpp,
+        "typescript": _ts,
+        "go": _go,
+        "csharp": _csharp,
+        "swift": _swift,
     }[language]
     prompt, test, entry = fn(p, desc, params_t, ret_t)
     return {
@@ -624,13 +765,175 @@ def _cpp(p: PyProblem, desc: str, pt: list[Type], rt: Type) -> tuple[str, str, s
     return prompt, test, name
 
 
+# ------------------------------------------- TypeScript, Go, C#: Python-text examples, canonical outputs
+def _cases(p: PyProblem) -> list[tuple[int, tuple[Any, ...], Any]]:
+    """(index, arguments, expected) per test. The TypeScript/Go/C# files hold what the Python canonical
+    solution returned (e.g. the key order of a merged dict), so its outputs are used when every test
+    produced one; else the assert's right-hand side."""
+    expected = p.outputs if p.outputs and all(o is not None for o in p.outputs) else p.expected
+    return [(i, args, exp) for i, (args, exp) in enumerate(zip(p.inputs, expected, strict=True))]
+
+
+def _python_examples(p: PyProblem, prefix: str, name: str) -> str:
+    """Docstring examples in the Python syntax (``>>> call`` / ``>>> result``), as in the TS/Go/C# files."""
+    return "".join(f"{prefix}>>> {name}{call[len(p.name) :]}\n{prefix}>>> {exp}\n" for call, exp in p.examples)
+
+
+# parameter names that would clash with a keyword or type name get a "0" (string -> string0, as released)
+_RESERVED = {
+    "typescript": {"string", "number", "boolean", "function", "var", "let", "const", "new", "delete", "in", "class"},
+    "go": {"string", "int", "len", "map", "range", "type", "func", "var", "select", "default", "chan", "go"},
+    "csharp": {"string", "int", "object", "base", "params", "in", "out", "ref", "char", "decimal", "checked", "lock"},
+}
+
+
+def _param(name: str, lang: str) -> str:
+    return name + "0" if name in _RESERVED[lang] else name
+
+
+def _args(args: tuple[Any, ...], pt: list[Type], lang: str) -> str:
+    return ",".join(render(a, lang, t) for a, t in zip(args, pt, strict=True))
+
+
+def _uses_math(p: PyProblem) -> bool:
+    return bool(re.search(r"^\s*(import c?math\b|from c?math import)", p.prompt + (p.canonical or ""), re.M))
+
+
+def _ts(p: PyProblem, desc: str, pt: list[Type], rt: Type) -> tuple[str, str, str]:
+    params = ", ".join(
+        f"{_param(a, 'typescript')}: {type_name(t, 'typescript')}" for a, t in zip(p.params, pt, strict=True)
+    )
+    head = "import * as math from 'mathjs'\n\n" if _uses_math(p) else ""
+    if re.search(r"^\s*(import heapq|from heapq import)", p.prompt + (p.canonical or ""), re.M):
+        head = "import {Heap} from 'heap-js'\n\n" + head
+    prompt = (
+        f"{head}/**\n * {desc}\n * \n * Examples:\n{_python_examples(p, ' * ', p.name)} */\n"
+        f"const {p.name} = function ({params}) : {type_name(rt, 'typescript')}  {{\n"
+    )
+    body = [
+        f"let actual_{i + 1} = {p.name}({_args(args, pt, 'typescript')});\n"
+        f"let expected_{i + 1} = {render(exp, 'typescript', rt)};\n"
+        f'assert.deepEqual(actual_{i + 1}, expected_{i + 1}, "Exception --- test case {i} failed to pass");\n\n'
+        for i, args, exp in _cases(p)
+    ]
+    return prompt, "\nimport * as assert from 'assert'\n\n" + "".join(body) + "\n", p.name
+
+
+_GO_COMPARE = """
+func deepCompare(a interface{}, b interface{}, msg string) bool {
+	aJSON, err := json.Marshal(a)
+	if err != nil {
+		panic(msg)
+	}
+	bJSON, err := json.Marshal(b)
+	if err != nil {
+		panic(msg)
+	}
+	var a2 interface{}
+	var b2 interface{}
+	err = json.Unmarshal(aJSON, &a2)
+	if err != nil {
+		panic(msg)
+	}
+	err = json.Unmarshal(bJSON, &b2)
+	if err != nil {
+		panic(msg)
+	}
+	result := reflect.DeepEqual(a2, b2)
+	if result {
+		return true
+	} else {
+		panic(msg)
+	}
+}
+"""
+
+
+def _go(p: PyProblem, desc: str, pt: list[Type], rt: Type) -> tuple[str, str, str]:
+    # the import block is fixed per task (a completion cannot add imports): math when the Python
+    # source imports it, sort when the task talks about sorting (read off the release)
+    imports = (['"math"'] if _uses_math(p) else []) + (['"sort"'] if "sort" in desc.lower() else [])
+    imports += ['"encoding/json"', '"reflect"']
+    params = ", ".join(f"{_param(a, 'go')} {type_name(t, 'go')}" for a, t in zip(p.params, pt, strict=True))
+    prompt = (
+        "package main\n\nimport (\n" + "".join(f"\t{m}\n" for m in imports) + ")\n"
+        f"// Code should be written in Go/Golang\n// {desc}\n// Examples:\n{_python_examples(p, '// ', p.name)}"
+        f"func {p.name} ({params}) {type_name(rt, 'go')} {{\n"
+    )
+    body = [
+        f"\tactual_{i + 1} := {p.name}({_args(args, pt, 'go')})\n\texpected_{i + 1} := {render(exp, 'go', rt)}\n"
+        f'\tdeepCompare(actual_{i + 1}, expected_{i + 1}, "Exception --- test case {i} failed to pass")\n\n'
+        for i, args, exp in _cases(p)
+    ]
+    return prompt, "\n" + _GO_COMPARE + "\nfunc main() {\n" + "".join(body) + "}\n", p.name
+
+
+def _csharp(p: PyProblem, desc: str, pt: list[Type], rt: Type) -> tuple[str, str, str]:
+    name = pascal(p.name)
+    params = ", ".join(f"{type_name(t, 'csharp')} {_param(a, 'csharp')}" for a, t in zip(p.params, pt, strict=True))
+    usings = ("System", "System.Collections.Generic", "System.Linq", "System.Text.RegularExpressions")
+    prompt = (
+        "".join(f"using {u};\n" for u in (*usings, "KellermanSoftware.CompareNetObjects"))
+        + "\nnamespace Solution\n{\n    public class Program\n    {\n        /// <summary> \n"
+        f"        /// {desc}\n        /// \n        /// Examples:\n{_python_examples(p, '        /// ', name)}"
+        f"        /// </summary>\n        public static {type_name(rt, 'csharp')} {name} ({params}) \n        {{\n"
+    )
+    body = [
+        f"            var actual{i + 1} = {name}({_args(args, pt, 'csharp')});\n"
+        f"            var expected{i + 1} = {render(exp, 'csharp', rt)};\n"
+        f"            var result{i + 1} = compareLogic.Compare(actual{i + 1}, expected{i + 1});\n"
+        f'            if (!result{i + 1}.AreEqual) {{throw new Exception("Exception --- test case {i} failed to pass");}}\n\n'
+        for i, args, exp in _cases(p)
+    ]
+    test = (
+        "\n\n        public static void Main(string[] args)\n        {\n"
+        "            CompareLogic compareLogic = new CompareLogic();\n" + "".join(body) + "        }\n    }\n}\n"
+    )
+    return prompt, test, name
+
+
+def _swift(p: PyProblem, desc: str, pt: list[Type], rt: Type) -> tuple[str, str, str]:
+    name = camel(p.name)
+    doc = "".join(f" * >>> {c}\n * {e}\n" for c, e in _doc_lines(p, "swiftdoc", name, pt, rt))
+    labels = [camel(a) for a in p.params]
+    params = ", ".join(f"{a} : {type_name(t, 'swift')}" for a, t in zip(labels, pt, strict=True))
+    r = type_name(rt, "swift")
+    prompt = (
+        f"/**\n * You are an expert Swift programmer, and here is your task.\n * * {desc}\n *\n{doc} */\n"
+        f"func {name}({params}) -> {r} {{\n"
+    )
+    body = []
+    for i, (args, exp) in enumerate(zip(p.inputs, p.expected, strict=True)):  # v1: the assert's right-hand side
+        for j, (a, t) in enumerate(zip(args, pt, strict=True)):
+            body.append(f"var arg{i}{j} : {type_name(t, 'swift')} = {render(a, 'swift', t)}\n")
+        call = ", ".join(f"{lab} : arg{i}{j}" for j, lab in enumerate(labels[: len(args)]))
+        body.append(f"var x{i} : {r} = {name}({call})\nvar v{i} : {r} = {render(exp, 'swift', rt)}\n")
+        body.append(f'assert(x{i} == v{i}, "Exception -- test case {i} did not pass. x{i} = ")\n\n')
+    return prompt, "\n\n" + "".join(body) + "\n", name
+
+
+def canonical_outputs(records: list[dict[str, Any]], timeout: float = 10.0) -> list[list[Any] | None]:
+    """Canonical outputs of many Python problem records in one sandboxed batch (None where unparsable)."""
+    parsed: list[PyProblem | None] = []
+    for rec in records:
+        try:
+            parsed.append(parse_python_problem(rec))
+        except (UsageError, SyntaxError):
+            parsed.append(None)
+    ok = [p for p in parsed if p is not None]
+    it = iter(run_canonicals(ok, timeout))
+    return [next(it) if p is not None else None for p in parsed]
+
+
 def convert_file(source: str | Path, language: str, out: str | Path, timeout: float = 10.0) -> tuple[int, int]:
     """Convert every problem of ``source``; problems that cannot be converted are skipped (reported)."""
     check(language in TARGETS, f"conversion to {language!r} is not implemented (available: {', '.join(TARGETS)})")
+    records = list(read_jsonl(source))
+    outputs = canonical_outputs([rec for _, rec in records], timeout)
     rows, skipped = [], 0
-    for i, rec in read_jsonl(source):
+    for (i, rec), outs in zip(records, outputs, strict=True):
         try:
-            rows.append(convert(rec, language, timeout=timeout))
+            rows.append(convert(rec, language, run=False, timeout=timeout, outputs=outs))
         except UsageError as e:
             skipped += 1
             print(f"{source}: line {i}: skipped: {e}", file=sys.stderr)

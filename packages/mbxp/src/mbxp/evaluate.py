@@ -28,7 +28,7 @@ from mbxp.sandbox import isolation_available
 from orals23_shared.checkpoint import atomic_write_json
 from orals23_shared.cli import UsageError
 
-__all__ = ["EvalConfig", "evaluate", "sample_key", "summarize", "result_category"]
+__all__ = ["EvalConfig", "evaluate", "sample_key", "summarize", "result_category", "task_order"]
 
 
 @dataclass
@@ -127,6 +127,8 @@ def evaluate(
     if cfg.resume:
         for rec in _load_jsonl_results(results_path):
             known[rec["key"]] = rec
+    if mode == "strict":  # results written before strict runs also recorded mxeval's verdict are re-run
+        known = {k: v for k, v in known.items() if "mxeval_passed" in v}
     todo: dict[str, int] = {}  # key -> index of the first sample with that program
     for i, key in enumerate(keys):
         if key in known:
@@ -183,6 +185,8 @@ def evaluate(
         row.update(
             passed=bool(r["passed"]), result=r["result"], seconds=r["seconds"], isolation=r.get("isolation"), key=key
         )
+        if "mxeval_passed" in r:
+            row["mxeval_passed"] = bool(r["mxeval_passed"])
         rows.append(row)
     tmp = results_path.with_suffix(".jsonl.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -204,6 +208,12 @@ def evaluate(
     return summary
 
 
+def task_order(task_id: str) -> tuple[str, int]:
+    """Sort key: "MBTSP/9" before "MBTSP/10"."""
+    head, _, num = task_id.rpartition("/")
+    return (head, int(num)) if num.isdigit() else (task_id, 0)
+
+
 def summarize(rows: list[dict[str, Any]], ks: list[int]) -> dict[str, Any]:
     """Per-language pass@k and result categories from result rows."""
     per_lang: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
@@ -222,8 +232,25 @@ def summarize(rows: list[dict[str, Any]], ks: list[int]) -> dict[str, Any]:
             "n_passed": sum(c for _, c in counts.values()),
             "results": dict(cats[lang]),
         }
+    out: dict[str, Any] = {}
+    mx_rows = [r for r in rows if "mxeval_passed" in r]
+    if rows and len(mx_rows) == len(rows):  # strict run: mxeval's verdict of the same executions
+        mx_lang: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+        for r in rows:
+            mx_lang[r["language"]][r["task_id"]].append(bool(r["mxeval_passed"]))
+        out["pass@k (mxeval rules)"] = {
+            lang: pass_at_k_table({t: (len(v), sum(v)) for t, v in tasks.items()}, ks)
+            for lang, tasks in sorted(mx_lang.items())
+        }
+        for lang, tasks in mx_lang.items():
+            languages[lang]["n_passed_mxeval_rules"] = sum(sum(v) for v in tasks.values())
+            languages[lang]["passed_only_under_mxeval_rules"] = sorted(
+                {r["task_id"] for r in rows if r["language"] == lang and r["mxeval_passed"] and not r["passed"]},
+                key=task_order,
+            )
     return {
         "pass@k": table,
+        **out,
         "n_samples": len(rows),
         "n_tasks": len({(r["language"], r["task_id"]) for r in rows}),
         "languages": languages,

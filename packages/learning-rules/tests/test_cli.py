@@ -120,8 +120,8 @@ def test_resume_needs_out():
         train_main(["--resume"])
 
 
-def test_theory_deep_dmft_rejects_unsupported_rule(tmp_path, capsys):
-    argv = ["--regime", "dmft", "--depth", "2", "--rule", "fa", "--out", str(tmp_path / "x")]
+def test_theory_deep_dmft_rejects_unsupported_activation(tmp_path, capsys):
+    argv = ["--regime", "dmft", "--depth", "2", "--rule", "hebb", "--activation", "relu", "--out", str(tmp_path / "x")]
     code, out = _run_cli(theory_main, argv, capsys)
     assert code == 2
     assert "deep" in out.err and len(out.err.strip().splitlines()) == 1

@@ -116,7 +116,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 @dataclass
 class TheoryConfig:
-    """Infinite-width prediction for one rule: lazy eNTK (any depth) or rich DMFT (depth 1: all rules; >= 2: gd/dfa/hebb)."""
+    """Infinite-width prediction for one rule: lazy eNTK (any depth) or rich DMFT (depth 1: all rules; >= 2: gd/fa/dfa/hebb/gln)."""
 
     regime: Literal["lazy", "dmft"] = field(default="lazy", metadata={"help": "lazy eNTK or DMFT (rich)"})
     rule: Literal["gd", "fa", "dfa", "hebb", "gln"] = field(default="gd", metadata={"help": "learning rule"})

@@ -1,7 +1,7 @@
 """Dynamical mean field theory (DMFT) of the rich regime: one hidden layer (every rule) and deep networks.
 
 Bordelon & Pehlevan (ICLR 2023), Sec. 3, Eq. 5 (DMFT of learning rules). The deep (L >= 2) solver with
-two-time sources and response functions (GD, DFA, Hebb) and the deep-linear closed form are at the end of
+two-time sources and response functions (GD, rho-FA, DFA, Hebb) and the deep-linear closed form are at the end of
 this module. First the special case L = 1 hidden layer, where the single-site problem needs no response
 functions (there is no N x N weight matrix).
 In the width -> infinity limit each hidden neuron is an independent draw of the sources
@@ -73,7 +73,9 @@ __all__ = [
 class DMFTConfig:
     """Rich-regime DMFT of a network with ``depth`` hidden layers trained with ``rule``."""
 
-    depth: int = field(default=1, metadata={"help": "hidden layers L (L >= 2: rules gd/dfa/hebb, tanh/erf/linear)"})
+    depth: int = field(
+        default=1, metadata={"help": "hidden layers L (L >= 2: gd/fa/dfa/hebb with tanh/erf/linear, or gln)"}
+    )
 
     rule: Literal["gd", "fa", "dfa", "hebb", "gln"] = field(default="gd", metadata={"help": "learning rule"})
     activation: Literal["relu", "erf", "tanh", "linear"] = field(default="tanh", metadata={"help": "nonlinearity phi"})
@@ -109,7 +111,8 @@ class DMFTConfig:
         if self.mode == "exact" and (self.activation != "linear" or self.rule == "gln"):
             raise UsageError("mode 'exact' needs a linear network (activation 'linear', rule other than 'gln')")
         if self.depth >= 2:
-            if self.rule not in DEEP_RULES or self.activation not in DEEP_ACTIVATIONS:
+            act_ok = self.activation in DEEP_ACTIVATIONS or self.rule == "gln"  # GLN ignores the activation
+            if self.rule not in DEEP_RULES or not act_ok:
                 raise UsageError(
                     f"the deep (depth >= 2) DMFT covers rules {', '.join(DEEP_RULES)} with activations "
                     f"{', '.join(DEEP_ACTIVATIONS)}; got rule {self.rule!r}, activation {self.activation!r}"
@@ -289,8 +292,23 @@ def solve_dmft(X: jnp.ndarray, y: jnp.ndarray, cfg: DMFTConfig, seed: int = 0, l
 # d h = (I - L_h)^{-1} (d u + L_r d r), averaged over (a subset of) the samples. B_l(t,s) includes s = t:
 # g_{l+1}(t) responds to u_{l+1}(t) at the same step. For DFA and Hebb phi(h_l) does not depend on r_l, so
 # A = 0 (the paper's "C^l vanishes except for rho-FA", and A^l only for rules that backpropagate through W).
+#
+# rho-FA backpropagates through the fixed B_l = rho W_l(0)^T + sqrt(1-rho^2) B'_l, so W_l(0) enters a third
+# field v_l = W_l(0)^T gt_{l+1} / sqrt(N) (besides u_{l+1} and r_l), and B'_l a fourth one, v'_l:
+#
+#   zt_l(t) = rho v_l + sqrt(1-rho^2) v'_l = rt_l(t) + sum_{s<=t} rho D_l(t,s) phi(h_l(s))   (no learning drive)
+#   h_l(t)  = u_l(t) + sum_{s<t} [rho C_{l-1}(t,s) + c Delta_a(s) Phi_{l-1}(s,t)] gt_l(s),   gt_l = phi'(h_l) zt_l
+#   (r_l, rt_l) jointly Gaussian: <r r^T> = G_{l+1}, <r rt^T> = rho Gt_{l+1}, <rt rt^T> = Gtt_{l+1} = <gt gt^T>,
+#
+# with the responses C_l = <d phi(h_l) / d rt_l> (the paper's C^l; rho C = <d phi / d v>) and
+# D_l = <d gt_{l+1} / d u_{l+1}> (v's analogue of B). A = 0 for FA: phi(h_l) does not depend on r_l.
+# At the last layer zt_L = b = rho w_L(0) + sqrt(1-rho^2) b'. The feedback is frozen, so rho = 1 FA is not
+# GD in the rich regime (it backpropagates through W(0), not W(t)); they agree at gamma0 -> 0.
+#
+# GLN is GD with phi(h) = s h, where each site draws its gates s_mu = Theta(m . x_mu), m ~ N(0, I_D), fixed in
+# time and independent across layers (so phi' = s and phi'' = 0; the activation setting is ignored).
 
-DEEP_RULES = ("gd", "dfa", "hebb")
+DEEP_RULES = ("gd", "fa", "dfa", "hebb", "gln")
 DEEP_ACTIVATIONS = ("tanh", "erf", "linear")
 
 
@@ -346,58 +364,95 @@ def deep_layer_site(
     need_B: bool,
     n_jac: int,
     chunk: int = 25,
+    fa: dict | None = None,
+    gates: jnp.ndarray | None = None,
 ) -> dict:
     """Monte-Carlo single site of one hidden layer: new Phi, G, Gt, responses A_l, B_{l-1}, and <z phi> (for f).
 
     ``Mphi`` is the strictly causal Phi-drive of h, ``Nz`` = gamma0 B_l + the Gt-drive of z (causal),
     ``A_prev`` = gamma0 A_{l-1}; the sources are u = eps_u Phi_prev^(1/2), r = eps_r G_next^(1/2), DFA's d = fb.
+    rho-FA (``fa``): noise ``eps_t`` of rt, the cross covariance ``Grt`` = rho Gt_{l+1} and ``Gtt`` = Gtt_{l+1}
+    of (r, rt), and ``Nt`` = rho D_l (causal); the caller adds rho C_{l-1} to ``Mphi``. Returns Gtt, C, D too.
+    GLN: ``gates`` (S, P) per site, phi(h) = s h.
     """
     S, n = eps_u.shape
     T1 = n // P
-    phi_fn, dphi_fn, d2phi_fn = activation(act), activation_derivative(act), _second_derivative(act)
-    u = eps_u @ _sym_sqrt(Phi_prev)
-    r = eps_r @ _sym_sqrt(G_next)
+    if gates is None:
+        act_fns = activation(act), activation_derivative(act), _second_derivative(act)
+        sgate = jnp.ones((S, n), eps_u.dtype)
+    else:  # GLN: the gate enters as a multiplicative factor s; phi = s h, phi' = s, phi'' = 0
+        act_fns = (lambda h: h), jnp.ones_like, jnp.zeros_like
+        sgate = jnp.tile(gates, (1, T1))
 
-    def pseudo(h, g, t_slice):
-        if rule == "gd":
+    def phi_fn(h, sg):
+        return sg * act_fns[0](h)
+
+    def dphi_fn(h, sg):
+        return sg * act_fns[1](h)
+
+    def d2phi_fn(h, sg):
+        return sg * act_fns[2](h)
+
+    u = eps_u @ _sym_sqrt(Phi_prev)
+    if fa is None:
+        r, rt, Nt = eps_r @ _sym_sqrt(G_next), jnp.zeros_like(u), jnp.zeros_like(Nz)
+    else:  # (r, rt) jointly Gaussian
+        joint = jnp.block([[G_next, fa["Grt"]], [fa["Grt"].T, fa["Gtt"]]])
+        rr = jnp.concatenate([eps_r, fa["eps_t"]], axis=1) @ _sym_sqrt(joint)
+        r, rt, Nt = rr[:, :n], rr[:, n:], fa["Nt"]
+
+    def pseudo(h, sg, g, zt, t_slice):
+        if rule in ("gd", "gln"):
             return g
+        if rule == "fa":
+            return dphi_fn(h, sg) * zt
         if rule == "dfa":
-            return dphi_fn(h) * fb[:, None]
-        return t_slice[None, :] * phi_fn(h)  # hebb: Delta(t) phi(h)
+            return dphi_fn(h, sg) * fb[:, None]
+        return t_slice[None, :] * phi_fn(h, sg)  # hebb: Delta(t) phi(h)
 
     def step(t, carry):
-        H, PH, Z, G, GT = carry
+        H, PH, Z, ZT, G, GT = carry
         A_rows = jax.lax.dynamic_slice(A_prev, (t * P, 0), (P, n))
         M_rows = jax.lax.dynamic_slice(Mphi, (t * P, 0), (P, n))
         N_rows = jax.lax.dynamic_slice(Nz, (t * P, 0), (P, n))
+        Nt_rows = jax.lax.dynamic_slice(Nt, (t * P, 0), (P, n))
+        sg = jax.lax.dynamic_slice(sgate, (0, t * P), (S, P))
         h = jax.lax.dynamic_slice(u, (0, t * P), (S, P)) + G @ A_rows.T + GT @ M_rows.T
-        PH = jax.lax.dynamic_update_slice(PH, phi_fn(h), (0, t * P))
+        PH = jax.lax.dynamic_update_slice(PH, phi_fn(h, sg), (0, t * P))
         z = jax.lax.dynamic_slice(r, (0, t * P), (S, P)) + PH @ N_rows.T  # includes s = t
-        g = dphi_fn(h) * z
-        gt = pseudo(h, g, jax.lax.dynamic_slice(delta_flat, (t * P,), (P,)))
-        upd = [(H, h), (Z, z), (G, g), (GT, gt)]
-        H, Z, G, GT = (jax.lax.dynamic_update_slice(a, b, (0, t * P)) for a, b in upd)
-        return H, PH, Z, G, GT
+        zt = jax.lax.dynamic_slice(rt, (0, t * P), (S, P)) + PH @ Nt_rows.T  # FA's feedback field
+        g = dphi_fn(h, sg) * z
+        gt = pseudo(h, sg, g, zt, jax.lax.dynamic_slice(delta_flat, (t * P,), (P,)))
+        upd = [(H, h), (Z, z), (ZT, zt), (G, g), (GT, gt)]
+        H, Z, ZT, G, GT = (jax.lax.dynamic_update_slice(a, b, (0, t * P)) for a, b in upd)
+        return H, PH, Z, ZT, G, GT
 
     zeros = jnp.zeros_like(u)
-    H, PH, Z, G, GT = jax.lax.fori_loop(0, T1, step, (zeros, zeros, zeros, zeros, zeros))
+    H, PH, Z, ZT, G, GT = jax.lax.fori_loop(0, T1, step, (zeros,) * 6)
     out = {
         "Phi": PH.T @ PH / S,
         "G": G.T @ G / S,
         "Gt": G.T @ GT / S,
         "zphi": jnp.mean(Z * PH, axis=0),
     }
+    if rule == "fa":
+        out["Gtt"] = GT.T @ GT / S
+        # Gaussian integration by parts (Stein) checks of the responses: <phi rt^T> = C Gtt, <gt u^T> = D Phi_prev
+        out["stein"] = {"phi_rt": PH.T @ rt / S, "gt_u": GT.T @ u / S}
     if not (need_A or need_B):
         return out
     eye = jnp.eye(n, dtype=u.dtype)
 
     def jac(args):
-        h, z, d = args
-        D1, D2 = dphi_fn(h), d2phi_fn(h)
+        h, z, zt, sg, d = args
+        D1, D2 = dphi_fn(h, sg), d2phi_fn(h, sg)
         E = jnp.diag(D2 * z) + D1[:, None] * Nz * D1[None, :]  # d g / d h (through z as well)
-        if rule == "gd":  # h is driven by g = gt through A_prev + Mphi
+        Et = jnp.diag(D2 * zt) + D1[:, None] * Nt * D1[None, :]  # FA: d gt / d h
+        if rule in ("gd", "gln"):  # h is driven by g = gt through A_prev + Mphi
             Mh = A_prev + Mphi
             Lh, Lr = Mh @ E, Mh * D1[None, :]
+        elif rule == "fa":  # h is driven by gt through Mphi (incl. rho C_{l-1}); "A" is C = d phi / d rt
+            Lh, Lr = Mphi @ Et, Mphi * D1[None, :]
         elif rule == "dfa":
             Lh, Lr = Mphi * (D2 * d)[None, :], jnp.zeros_like(eye)
         else:
@@ -409,19 +464,23 @@ def deep_layer_site(
             res["A"] = D1[:, None] * sol
         if need_B:
             res["B"] = jax.scipy.linalg.solve_triangular(I_L.T, E.T, lower=False, unit_diagonal=True).T
+            if rule == "fa":
+                res["D"] = jax.scipy.linalg.solve_triangular(I_L.T, Et.T, lower=False, unit_diagonal=True).T
         return res
 
     def chunk_sum(args):
         return jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0), jax.vmap(jac)(args))
 
     m = (n_jac // chunk) * chunk
-    args = (H[:m].reshape(-1, chunk, n), Z[:m].reshape(-1, chunk, n), fb[:m].reshape(-1, chunk))
+    args = tuple(a[:m].reshape(-1, chunk, n) for a in (H, Z, ZT, sgate)) + (fb[:m].reshape(-1, chunk),)
     sums = jax.lax.map(chunk_sum, args)
     resp = jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0) / m, sums)
     if need_A:
         out["A"] = resp["A"]
     if need_B:
         out["B_prev"] = resp["B"]
+        if rule == "fa":
+            out["D_prev"] = resp["D"]
     return out
 
 
@@ -456,13 +515,14 @@ def _deep_iterate(state: dict, src: dict, y: jnp.ndarray, Kx: jnp.ndarray, cfg: 
         exact=cfg.mode == "exact",
         eta=float(cfg.eta),
         gamma0=float(cfg.gamma0),
+        rho=float(cfg.rho),
         n_jac=min(cfg.n_jac, cfg.n_samples),
         update=cfg.function_update,
     )
     return _deep_sweep(state, src, y, Kx, **static)
 
 
-@partial(jax.jit, static_argnames=("depth", "rule", "act", "exact", "n_jac", "update"))
+@partial(jax.jit, static_argnames=("depth", "rule", "act", "exact", "rho", "n_jac", "update"))
 def _deep_sweep(
     state: dict,
     src: dict | None,
@@ -474,6 +534,7 @@ def _deep_sweep(
     exact: bool,
     eta: float,
     gamma0: float,
+    rho: float,
     n_jac: int,
     update: str,
 ) -> dict:
@@ -490,25 +551,56 @@ def _deep_sweep(
     A_all = [zeros] + list(state["A"])  # gamma0 A_0..A_{L-1}
     B_all = list(state["B"]) + [zeros]  # gamma0 B_1..B_L
     new = {"Phi": [], "G": [], "Gt": [], "A": [], "B": [None] * (L - 1)}
+    is_fa = rule == "fa"
+    if is_fa:  # rho-FA: <gt gt^T> and the responses C_1..C_{L-1}, D_1..D_{L-1}
+        Gtt_all = list(state["Gtt"]) + [ones]
+        C_all = [zeros] + list(state["C"])
+        D_all = list(state["D"]) + [zeros]
+        new |= {"Gtt": [], "C": [], "D": [None] * (L - 1), "stein": []}
     zphi = None
     for l in range(1, L + 1):
         Mphi = _drive(Phi_all[l - 1], dflat, c, T1)
         Nz = B_all[l - 1] + _drive(Gt_all[l], dflat, c, T1)
-        need_A = l < L and rule == "gd"
+        need_A = l < L and rule in ("gd", "fa", "gln")
+        fa = None
+        if is_fa:
+            Mphi = Mphi + rho * C_all[l - 1]
+            fa = {"eps_t": src["eps_t"][l - 1], "Grt": rho * Gt_all[l], "Gtt": Gtt_all[l], "Nt": rho * D_all[l - 1]}
         if exact:
             out = linear_layer_closed_form(Phi_all[l - 1], G_all[l], A_all[l - 1], Mphi, Nz)
         else:
             args = (src["eps_u"][l - 1], src["eps_r"][l - 1], src["fb"][l - 1])
             out = deep_layer_site(
-                *args, Phi_all[l - 1], G_all[l], A_all[l - 1], Mphi, Nz, dflat, rule, act, P, need_A, l >= 2, n_jac
+                *args,
+                Phi_all[l - 1],
+                G_all[l],
+                A_all[l - 1],
+                Mphi,
+                Nz,
+                dflat,
+                rule,
+                act,
+                P,
+                need_A,
+                l >= 2,
+                n_jac,
+                fa=fa,
+                gates=src["gates"][l - 1] if rule == "gln" else None,
             )
         new["Phi"].append(out["Phi"])
         new["G"].append(out["G"])
         new["Gt"].append(out["Gt"])
         if l < L:
-            new["A"].append(out["A"] if need_A else zeros)
+            new["A"].append(out["A"] if need_A and not is_fa else zeros)
         if l >= 2:
             new["B"][l - 2] = out["B_prev"]
+        if is_fa:
+            new["Gtt"].append(out["Gtt"])
+            new["stein"].append(out["stein"])
+            if l < L:
+                new["C"].append(out["A"])
+            if l >= 2:
+                new["D"][l - 2] = out["D_prev"]
         zphi = out["zphi"].reshape(T1, P)
     # K_eff(t) = sum_{l=0..L} Gt_{l+1}(t,t) * Phi_l(t,t)   (Eq. 4)
     Phis = [_equal_time(Phi_all[0], T1)] + [_equal_time(p, T1) for p in new["Phi"]]
@@ -523,11 +615,12 @@ def _deep_sweep(
 def _deep_initial_state(X: jnp.ndarray, y: jnp.ndarray, cfg: DMFTConfig) -> dict:
     """Lazy start: kernels frozen at their t = 0 values (tiled over time), zero responses, lazy Delta(t)."""
     L, T1 = cfg.depth, cfg.steps + 1
-    kern = lazy_kernels(X, L, cfg.activation)
+    kern = lazy_kernels(X, L, cfg.activation, gated=cfg.rule == "gln")
     K0, _ = lazy_entk(kern, cfg.rule, cfg.rho)
     zeros = jnp.zeros((T1 * X.shape[0],) * 2, X.dtype)
-    gt = [kern.G[l] if cfg.rule == "gd" else 0.0 * kern.G[l] for l in range(1, L + 1)]
-    return {
+    weight = {"gd": 1.0, "gln": 1.0, "fa": None}.get(cfg.rule, 0.0)
+    gt = [kern.G[l] * (cfg.rho ** (L + 1 - l) if weight is None else weight) for l in range(1, L + 1)]
+    state = {
         "delta": lazy_delta(K0, y, cfg.eta, cfg.steps),
         "Phi": [_tile(kern.Phi[l], T1) for l in range(1, L + 1)],
         "G": [_tile(kern.G[l], T1) for l in range(1, L + 1)],
@@ -535,17 +628,26 @@ def _deep_initial_state(X: jnp.ndarray, y: jnp.ndarray, cfg: DMFTConfig) -> dict
         "A": [zeros] * (L - 1),
         "B": [zeros] * (L - 1),
     }
+    if cfg.rule == "fa":  # lazy <gt gt^T> = G (the feedback has the statistics of W(0)^T), no responses yet
+        state |= {"Gtt": list(state["G"]), "C": [zeros] * (L - 1), "D": [zeros] * (L - 1)}
+    return state
 
 
-def _deep_sources(key: jax.Array, n: int, cfg: DMFTConfig, dtype) -> dict:
-    """Standard-normal noise for every layer's u, r sources and DFA feedback, fixed across iterations."""
+def _deep_sources(key: jax.Array, n: int, cfg: DMFTConfig, dtype, X: jnp.ndarray | None = None) -> dict:
+    """Standard-normal noise for every layer's u, r (and FA's rt) sources and DFA feedback, fixed across iterations."""
     S, L = cfg.n_samples, cfg.depth
-    ku, kr, kf = jax.random.split(key, 3)
-    return {
+    ku, kr, kf, kt = jax.random.split(key, 4)
+    src = {
         "eps_u": list(jax.random.normal(ku, (L, S, n), dtype)),
         "eps_r": list(jax.random.normal(kr, (L, S, n), dtype)),
         "fb": list(jax.random.normal(kf, (L, S), dtype)),
     }
+    if cfg.rule == "fa":  # the feedback source rt, correlated with r
+        src["eps_t"] = list(jax.random.normal(kt, (L, S, n), dtype))
+    if cfg.rule == "gln":  # per-site, per-layer gates Theta(m . x), m ~ N(0, I_D)
+        m = jax.random.normal(kt, (L, S, X.shape[1]), dtype)
+        src["gates"] = list((m @ X.T > 0).astype(dtype))
+    return src
 
 
 def deep_dmft_iterate(
@@ -554,22 +656,25 @@ def deep_dmft_iterate(
     """One damped fixed-point iteration of the deep DMFT: (new state, max change of Delta and the kernels)."""
     Kx = X @ X.T / X.shape[1]
     new = _deep_iterate(state, src, y, Kx, cfg)
-    K = new.pop("K")
+    K, stein = new.pop("K"), new.pop("stein", None)
     beta = cfg.damping if damping is None else damping
     change = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(state)))
     damped = jax.tree.map(lambda a, b: beta * a + (1.0 - beta) * b, new, state)
     damped["K"] = K
+    if stein is not None:
+        damped["stein"] = stein  # FA: per-layer sample moments for the Stein checks of C and D (not state)
     return damped, change
 
 
 def _solve_deep(X: jnp.ndarray, y: jnp.ndarray, cfg: DMFTConfig, seed: int, log) -> DMFTResult:
     T1, P = cfg.steps + 1, X.shape[0]
     state = _deep_initial_state(X, y, cfg)
-    src = None if cfg.mode == "exact" else _deep_sources(jax.random.PRNGKey(seed), T1 * P, cfg, X.dtype)
+    src = None if cfg.mode == "exact" else _deep_sources(jax.random.PRNGKey(seed), T1 * P, cfg, X.dtype, X)
     changes: list[float] = []
     for it in range(cfg.n_iter):
         state, change = deep_dmft_iterate(state, src, X, y, cfg)
         state.pop("K")
+        state.pop("stein", None)
         changes.append(change)
         if log is not None:
             log(it, change)

@@ -32,6 +32,61 @@ def _slope(widths, errs) -> float:
     return float(np.polyfit(np.log(widths), np.log(errs), 1)[0])
 
 
+def _dmft_vs_simulation(X, y, cases, dmft: dict, width: int, n_seeds: int, seed: int) -> dict[str, dict]:
+    """For each (rule, rho): solve the DMFT (tanh, gamma0 = 1, ``dmft`` = depth/eta/steps/samples options) and
+    train ``n_seeds`` width-``width`` networks of the same depth on (X, y). Returns, per rule name: the max
+    relative loss gap ``gap``, both loss ``curves``, the last-layer kernel movement
+    ||Phi(T) - Phi(0)|| / ||Phi(0)|| in theory (``move_th``) and simulation (``move_sim``), DMFT ``iters``."""
+    import numpy as np
+
+    from learning_rules.dmft import DMFTConfig, solve_dmft
+    from learning_rules.train import TrainConfig, train_run
+
+    out: dict[str, dict] = {"gap": {}, "curves": {}, "move_th": {}, "move_sim": {}, "iters": {}}
+    for rule, rho in cases:
+        name = f"fa(rho={rho})" if rule == "fa" else rule
+        res = solve_dmft(X, y, DMFTConfig(rule=rule, rho=rho, activation="tanh", gamma0=1.0, **dmft), seed=seed)
+        tcfg = TrainConfig(
+            rule=rule,
+            rho=rho,
+            width=width,
+            depth=dmft.get("depth", 1),
+            activation="tanh",
+            gamma0=1.0,
+            eta=dmft["eta"],
+            steps=dmft["steps"],
+            n_points=int(X.shape[0]),
+            dim=int(X.shape[1]),
+            checkpoint_every=dmft["steps"],
+        )
+        runs = [train_run(tcfg, X, y, 1000 * seed + k) for k in range(n_seeds)]
+        sim = np.mean([r["loss"] for r in runs], axis=0)
+        out["gap"][name] = float(np.max(np.abs(res.loss - sim) / sim))
+        out["curves"][f"{name} DMFT"], out["curves"][f"{name} N={width}"] = res.loss, sim
+        out["move_th"][name] = float(np.linalg.norm(res.Phi[-1] - res.Phi[0]) / np.linalg.norm(res.Phi[0]))
+        out["move_sim"][name] = float(np.mean([r["phi_movement"][-1] for r in runs]))
+        out["iters"][name] = len(res.changes)
+    return out
+
+
+def _fa_movement_claim(claim: str, move_th: dict[str, float], move_sim: dict[str, float]) -> Claim:
+    """The paper's counter-intuitive claim: FA with rho = 0 moves its kernel more than rho = 1."""
+    a, b = "fa(rho=0.0)", "fa(rho=1.0)"
+    ok_th, ok_sim = move_th[a] > move_th[b], move_sim[a] > move_sim[b]
+    return Claim.threshold(
+        claim,
+        "smaller rho -> more feature learning",
+        {
+            "dmft rho=0": round(move_th[a], 4),
+            "dmft rho=1": round(move_th[b], 4),
+            "sim rho=0": round(move_sim[a], 4),
+            "sim rho=1": round(move_sim[b], 4),
+        },
+        ok_th and ok_sim,
+        partly=ok_th or ok_sim,
+    )
+
+
 def lazy_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], list[Path], dict]:
     import jax
     import jax.numpy as jnp
@@ -149,12 +204,9 @@ def lazy_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], lis
 
 
 def rich_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], list[Path], dict]:
-    import numpy as np
 
     from learning_rules.data import make_dataset
-    from learning_rules.dmft import DMFTConfig, solve_dmft
     from learning_rules.plots import plot_bars, plot_curves
-    from learning_rules.train import TrainConfig, train_run
 
     X, y = make_dataset(seed, 8, 10)
     T, eta = (60, 0.1) if quick else (100, 0.1)
@@ -162,34 +214,8 @@ def rich_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], lis
     n_seeds = 3 if quick else 8
     width = 2000
     cases = [("gd", 0.0), ("fa", 0.0), ("fa", 1.0), ("dfa", 0.0), ("hebb", 0.0)]
-    gaps, curves, move_th, move_sim = {}, {}, {}, {}
-    for rule, rho in cases:
-        name = rule if rule != "fa" else f"fa(rho={rho})"
-        res = solve_dmft(
-            X,
-            y,
-            DMFTConfig(rule=rule, rho=rho, activation="tanh", gamma0=1.0, eta=eta, steps=T, n_samples=S),
-            seed=seed,
-        )
-        cfg = TrainConfig(
-            rule=rule,
-            rho=rho,
-            width=width,
-            depth=1,
-            activation="tanh",
-            gamma0=1.0,
-            eta=eta,
-            steps=T,
-            n_points=8,
-            dim=10,
-            checkpoint_every=T,
-        )
-        runs = [train_run(cfg, X, y, 1000 * seed + k) for k in range(n_seeds)]
-        sim = np.mean([r["loss"] for r in runs], axis=0)
-        gaps[name] = float(np.max(np.abs(res.loss - sim) / sim))
-        curves[f"{name} DMFT"], curves[f"{name} N={width}"] = res.loss, sim
-        move_th[name] = float(np.linalg.norm(res.Phi[-1] - res.Phi[0]) / np.linalg.norm(res.Phi[0]))
-        move_sim[name] = float(np.mean([r["phi_movement"][-1] for r in runs]))
+    cmp = _dmft_vs_simulation(X, y, cases, {"eta": eta, "steps": T, "n_samples": S}, width, n_seeds, seed)
+    gaps, curves, move_th, move_sim = cmp["gap"], cmp["curves"], cmp["move_th"], cmp["move_sim"]
     worst = max(gaps.values())
     claims = [
         Claim.threshold(
@@ -204,20 +230,9 @@ def rich_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], lis
             steps=T,
         )
     ]
-    ok_th = move_th["fa(rho=0.0)"] > move_th["fa(rho=1.0)"]
-    ok_sim = move_sim["fa(rho=0.0)"] > move_sim["fa(rho=1.0)"]
     claims.append(
-        Claim.threshold(
-            "rich: FA with rho=0 moves its kernel more than rho=1 (||Phi(T)-Phi(0)|| / ||Phi(0)||)",
-            "smaller rho -> more feature learning",
-            {
-                "dmft rho=0": round(move_th["fa(rho=0.0)"], 4),
-                "dmft rho=1": round(move_th["fa(rho=1.0)"], 4),
-                "sim rho=0": round(move_sim["fa(rho=0.0)"], 4),
-                "sim rho=1": round(move_sim["fa(rho=1.0)"], 4),
-            },
-            ok_th and ok_sim,
-            partly=ok_th or ok_sim,
+        _fa_movement_claim(
+            "rich: FA with rho=0 moves its kernel more than rho=1 (||Phi(T)-Phi(0)|| / ||Phi(0)||)", move_th, move_sim
         )
     )
     styles = {k: ("--" if k.endswith("DMFT") else "-") for k in curves}
@@ -355,12 +370,9 @@ def deep_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], lis
     """Depth-2 rich DMFT (response functions, Eq. 5) vs seed-averaged width-2000 networks.
 
     Quick: GD and Hebb. Full: GD, FA (rho = 0 and 1), DFA and Hebb, plus FA's depth-2 kernel movement."""
-    import numpy as np
 
     from learning_rules.data import make_dataset
-    from learning_rules.dmft import DMFTConfig, solve_dmft
     from learning_rules.plots import plot_curves
-    from learning_rules.train import TrainConfig, train_run
 
     P, D = 6, 8
     X, y = make_dataset(seed, P, D)
@@ -371,43 +383,9 @@ def deep_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], lis
     rules = (
         [("gd", 0.0), ("hebb", 0.0)] if quick else [("gd", 0.0), ("fa", 0.0), ("fa", 1.0), ("dfa", 0.0), ("hebb", 0.0)]
     )
-    gaps, curves, iters, move_th, move_sim = {}, {}, {}, {}, {}
-    for rule, rho in rules:
-        name = f"fa(rho={rho})" if rule == "fa" else rule
-        cfg = DMFTConfig(
-            depth=2,
-            rule=rule,
-            rho=rho,
-            activation="tanh",
-            gamma0=1.0,
-            eta=eta,
-            steps=T,
-            n_samples=S,
-            n_jac=n_jac,
-            tol=1e-4,
-        )
-        res = solve_dmft(X, y, cfg, seed=seed)
-        iters[name] = len(res.changes)
-        tcfg = TrainConfig(
-            rule=rule,
-            rho=rho,
-            width=width,
-            depth=2,
-            activation="tanh",
-            gamma0=1.0,
-            eta=eta,
-            steps=T,
-            n_points=P,
-            dim=D,
-            checkpoint_every=T,
-        )
-        runs = [train_run(tcfg, X, y, 1000 * seed + k) for k in range(n_seeds)]
-        sim = np.mean([r["loss"] for r in runs], axis=0)
-        gaps[name] = float(np.max(np.abs(res.loss - sim) / sim))
-        curves[f"{name} DMFT"], curves[f"{name} N={width}"] = res.loss, sim
-        # last-layer kernel movement ||Phi_2(T) - Phi_2(0)|| / ||Phi_2(0)||, theory and simulation
-        move_th[name] = float(np.linalg.norm(res.Phi[-1] - res.Phi[0]) / np.linalg.norm(res.Phi[0]))
-        move_sim[name] = float(np.mean([r["phi_movement"][-1] for r in runs]))
+    dmft = {"depth": 2, "eta": eta, "steps": T, "n_samples": S, "n_jac": n_jac, "tol": 1e-4}
+    cmp = _dmft_vs_simulation(X, y, rules, dmft, width, n_seeds, seed)
+    gaps, curves, iters, move_th, move_sim = cmp["gap"], cmp["curves"], cmp["iters"], cmp["move_th"], cmp["move_sim"]
     worst = max(gaps.values())
     claims = [
         Claim.threshold(
@@ -426,21 +404,12 @@ def deep_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], lis
         )
     ]
     if "fa(rho=0.0)" in move_th:
-        a, b = "fa(rho=0.0)", "fa(rho=1.0)"
-        ok_th, ok_sim = move_th[a] > move_th[b], move_sim[a] > move_sim[b]
         claims.append(
-            Claim.threshold(
+            _fa_movement_claim(
                 "rich, depth 2: FA with rho=0 moves its last-layer kernel more than rho=1 "
                 "(||Phi_2(T)-Phi_2(0)|| / ||Phi_2(0)||)",
-                "smaller rho -> more feature learning",
-                {
-                    "dmft rho=0": round(move_th[a], 4),
-                    "dmft rho=1": round(move_th[b], 4),
-                    "sim rho=0": round(move_sim[a], 4),
-                    "sim rho=1": round(move_sim[b], 4),
-                },
-                ok_th and ok_sim,
-                partly=ok_th or ok_sim,
+                move_th,
+                move_sim,
             )
         )
     styles = {k: ("--" if k.endswith("DMFT") else "-") for k in curves}

@@ -32,6 +32,17 @@ def _slope(widths, errs) -> float:
     return float(np.polyfit(np.log(widths), np.log(errs), 1)[0])
 
 
+def _simulate(X, y, n_seeds: int, seed: int, **train) -> list[dict]:
+    """``n_seeds`` finite-width runs at gamma0 = 1 on (X, y), seeds ``1000 seed + k``; ``train`` = the other
+    ``TrainConfig`` fields (rule, activation, width, depth, eta, steps, ...)."""
+    from learning_rules.train import TrainConfig, train_run
+
+    cfg = TrainConfig(
+        gamma0=1.0, n_points=int(X.shape[0]), dim=int(X.shape[1]), checkpoint_every=train["steps"], **train
+    )
+    return [train_run(cfg, X, y, 1000 * seed + k) for k in range(n_seeds)]
+
+
 def _dmft_vs_simulation(X, y, cases, dmft: dict, width: int, n_seeds: int, seed: int) -> dict[str, dict]:
     """For each (rule, rho): solve the DMFT (tanh, gamma0 = 1, ``dmft`` = depth/eta/steps/samples options) and
     train ``n_seeds`` width-``width`` networks of the same depth on (X, y). Returns, per rule name: the max
@@ -40,26 +51,24 @@ def _dmft_vs_simulation(X, y, cases, dmft: dict, width: int, n_seeds: int, seed:
     import numpy as np
 
     from learning_rules.dmft import DMFTConfig, solve_dmft
-    from learning_rules.train import TrainConfig, train_run
 
     out: dict[str, dict] = {"gap": {}, "curves": {}, "move_th": {}, "move_sim": {}, "iters": {}}
     for rule, rho in cases:
         name = f"fa(rho={rho})" if rule == "fa" else rule
         res = solve_dmft(X, y, DMFTConfig(rule=rule, rho=rho, activation="tanh", gamma0=1.0, **dmft), seed=seed)
-        tcfg = TrainConfig(
+        runs = _simulate(
+            X,
+            y,
+            n_seeds,
+            seed,
             rule=rule,
             rho=rho,
             width=width,
             depth=dmft.get("depth", 1),
             activation="tanh",
-            gamma0=1.0,
             eta=dmft["eta"],
             steps=dmft["steps"],
-            n_points=int(X.shape[0]),
-            dim=int(X.shape[1]),
-            checkpoint_every=dmft["steps"],
         )
-        runs = [train_run(tcfg, X, y, 1000 * seed + k) for k in range(n_seeds)]
         sim = np.mean([r["loss"] for r in runs], axis=0)
         out["gap"][name] = float(np.max(np.abs(res.loss - sim) / sim))
         out["curves"][f"{name} DMFT"], out["curves"][f"{name} N={width}"] = res.loss, sim
@@ -251,7 +260,6 @@ def linear_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], l
     from learning_rules.data import make_dataset
     from learning_rules.dmft import DMFTConfig, solve_dmft
     from learning_rules.plots import plot_curves
-    from learning_rules.train import TrainConfig, train_run
 
     X, y = make_dataset(seed, 8, 10)
     T, eta = 80, 0.1
@@ -273,19 +281,8 @@ def linear_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], l
         ),
     )
     res_keff = solve_dmft(X, y, DMFTConfig(rule="gd", activation="linear", mode="exact", gamma0=1.0, eta=eta, steps=T))
-    cfg = TrainConfig(
-        rule="gd",
-        activation="linear",
-        width=width,
-        depth=1,
-        gamma0=1.0,
-        eta=eta,
-        steps=T,
-        n_points=8,
-        dim=10,
-        checkpoint_every=T,
-    )
-    sim = np.mean([train_run(cfg, X, y, 1000 * seed + k)["loss"] for k in range(n_seeds)], axis=0)
+    runs = _simulate(X, y, n_seeds, seed, rule="gd", activation="linear", width=width, depth=1, eta=eta, steps=T)
+    sim = np.mean([r["loss"] for r in runs], axis=0)
     gap = float(np.max(np.abs(res.loss - sim) / sim))
     gap_keff = float(np.max(np.abs(res_keff.loss - sim) / sim))
     claims = [
@@ -318,19 +315,8 @@ def linear_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], l
             damping=0.5,
         ),
     )
-    cfg2 = TrainConfig(
-        rule="gd",
-        activation="linear",
-        width=width2,
-        depth=2,
-        gamma0=1.0,
-        eta=eta2,
-        steps=T2,
-        n_points=6,
-        dim=8,
-        checkpoint_every=T2,
-    )
-    sims2 = np.array([train_run(cfg2, X2, y2, 1000 * seed + k)["loss"] for k in range(seeds2)])
+    runs2 = _simulate(X2, y2, seeds2, seed, rule="gd", activation="linear", width=width2, depth=2, eta=eta2, steps=T2)
+    sims2 = np.array([r["loss"] for r in runs2])
     sim2 = sims2.mean(axis=0)
     gap2 = float(np.max(np.abs(deep.loss - sim2) / sim2))
     # finite-width noise of the seed mean (relative, worst time): depth-2 nets fluctuate far more than one layer

@@ -3,6 +3,11 @@
 # Idempotent: a toolchain already on PATH is skipped; apt-get update runs at most once.
 # Swift and the .NET SDK are not obtainable from Debian or npm: C# runs on mono (mcs) with
 # the package's CompareLogic shim, Swift stays "toolchain missing".
+# Kotlin: npm's kotlin-compiler@1.7.22 (the full JVM compiler distribution; the authors used
+# SDKMAN's latest Kotlin of 2022), installed under /usr/local/lib/mbxp-kotlin and linked as
+# /usr/local/bin/kotlinc (ahead of /usr/bin on PATH). Debian only has kotlin 1.3.31,
+# whose nullable minBy/maxBy/max()/min() and missing 1.4-1.7 library functions fail samples that
+# the official figures count as passing.
 set -euo pipefail
 
 SUDO=""
@@ -19,7 +24,6 @@ need go golang-go
 need ruby ruby
 need php php-cli
 need perl perl
-need kotlinc kotlin
 need scalac scala
 need mcs mono-mcs mono-runtime
 need bwrap bubblewrap
@@ -43,8 +47,16 @@ if command -v npm >/dev/null 2>&1; then
         echo "install-toolchains: npm install -g ${npm_pkgs[*]}"
         $SUDO npm install -g --no-audit --no-fund "${npm_pkgs[@]}"
     fi
+    # kotlin-compiler goes to its own prefix (a global install would clash with Debian kotlin's kotlinc-js)
+    kt=/usr/local/lib/mbxp-kotlin
+    if [ ! -x "$kt/node_modules/kotlin-compiler/bin/kotlinc" ]; then
+        echo "install-toolchains: npm install --prefix $kt kotlin-compiler@1.7.22"
+        $SUDO npm install --prefix "$kt" --no-audit --no-fund --no-save kotlin-compiler@1.7.22
+    fi
+    $SUDO mkdir -p /usr/local/bin
+    $SUDO ln -sf "$kt/node_modules/kotlin-compiler/bin/kotlinc" /usr/local/bin/kotlinc
 else
-    echo "install-toolchains: npm not found; TypeScript and lodash not installed" >&2
+    echo "install-toolchains: npm not found; TypeScript, lodash and Kotlin not installed" >&2
 fi
 
 echo "install-toolchains: done"

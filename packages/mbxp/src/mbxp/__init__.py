@@ -7,6 +7,7 @@ multi-language execution and pass@k.
 """
 
 from mbxp.convert import convert, convert_file
+from mbxp.convert_humaneval import convert_humaneval_records
 from mbxp.data import read_jsonl, read_problems, read_samples
 from mbxp.evaluate import EvalConfig, evaluate
 from mbxp.execution import ExecConfig, check_program
@@ -18,6 +19,7 @@ from mbxp.sandbox import Limits, Sandbox, isolation_available
 __all__ = [
     "convert",
     "convert_file",
+    "convert_humaneval_records",
     "read_jsonl",
     "read_problems",
     "read_samples",

@@ -100,7 +100,8 @@ def convert_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="mbxp-convert",
         description="Convert MBPP/HumanEval-style Python problems (prompt or text, canonical solution, assert "
-        "tests) into another language's prompt and tests (the paper's conversion framework).",
+        "tests) into another language's prompt and tests (the paper's conversion framework). A source whose task "
+        "ids are HumanEval/<n> gets the Multi-HumanEval layout, its tests captured by running check(candidate).",
     )
     parser.add_argument("--source", type=Path, required=True, help="Python problems JSONL (.gz accepted)")
     parser.add_argument("--language", required=True, help="target language")

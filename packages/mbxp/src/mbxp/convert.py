@@ -18,6 +18,11 @@ Implemented targets: java, javascript, php, ruby, perl, kotlin, scala, cpp, type
 swift. TypeScript, Go and C# (the v1/v1.1-style files) keep the Python text of the examples in the
 docstring and hold the canonical solution's outputs as expected values (as released); Swift follows
 the Kotlin/Scala style with labelled arguments and raw strings.
+
+HumanEval's tests are code, not assert lists: :func:`capture_checks` runs each ``check(candidate)`` in the
+same sandboxed batch runner with a recording candidate (arguments, canonical output, the value the output
+was compared with), and :mod:`mbxp.convert_humaneval` renders the captured cases in the Multi-HumanEval
+layouts with :func:`render_problem`.
 """
 
 from __future__ import annotations
@@ -48,7 +53,10 @@ __all__ = [
     "type_of",
     "type_name",
     "run_canonicals",
+    "capture_checks",
+    "Capture",
     "canonical_outputs",
+    "render_problem",
 ]
 
 TARGETS = ("java", "javascript", "php", "ruby", "perl", "kotlin", "scala", "cpp", "typescript", "go", "csharp", "swift")
@@ -85,7 +93,9 @@ LANG_WORD = {
 # ----------------------------------------------------------------------------------------------- types
 @dataclass(frozen=True)
 class Type:
-    """A value type: kind in int, float, bool, str, list, dict, any, unknown (empty containers)."""
+    """A value type: kind in int, float, bool, str, list, dict, any, unknown (empty containers), number
+    (ints and floats mixed: Java's ``Number`` in Multi-HumanEval; other languages' mixed type), nullable
+    (Multi-HumanEval: ``args[0]`` or None)."""
 
     kind: str
     args: tuple[Type, ...] = ()
@@ -94,23 +104,24 @@ class Type:
 INT, FLOAT, BOOL, STR, ANY, UNKNOWN = (Type(k) for k in ("int", "float", "bool", "str", "any", "unknown"))
 
 
-def unify(a: Type, b: Type) -> Type:
-    """The common type of two observed values (int+float -> float; anything else mixed -> any)."""
+def unify(a: Type, b: Type, mix: Type | None = None) -> Type:
+    """The common type of two observed values (int+float -> float, or ``mix`` when given: Multi-HumanEval's
+    Java ``Number``; anything else mixed -> any)."""
     if a == b or b.kind == "unknown":
         return a
     if a.kind == "unknown":
         return b
-    if {a.kind, b.kind} == {"int", "float"}:
-        return FLOAT
+    if {a.kind, b.kind} <= {"int", "float", "number"}:
+        return mix or FLOAT
     if a.kind == b.kind == "list":
-        return Type("list", (unify(a.args[0], b.args[0]),))
+        return Type("list", (unify(a.args[0], b.args[0], mix),))
     if a.kind == b.kind == "dict":
-        return Type("dict", (unify(a.args[0], b.args[0]), unify(a.args[1], b.args[1])))
+        return Type("dict", (unify(a.args[0], b.args[0], mix), unify(a.args[1], b.args[1], mix)))
     return ANY
 
 
-def type_of(v: Any) -> Type:
-    """Type of one Python value (tuples become lists, as in MBXP)."""
+def type_of(v: Any, mix: Type | None = None) -> Type:
+    """Type of one Python value (tuples become lists, as in MBXP; ``mix``: see :func:`unify`)."""
     if isinstance(v, bool):
         return BOOL
     if isinstance(v, int):
@@ -122,12 +133,12 @@ def type_of(v: Any) -> Type:
     if isinstance(v, (list, tuple, set)):
         t = UNKNOWN
         for x in v:
-            t = unify(t, type_of(x))
+            t = unify(t, type_of(x, mix), mix)
         return Type("list", (t,))
     if isinstance(v, dict):
         k, t = UNKNOWN, UNKNOWN
         for key, x in v.items():
-            k, t = unify(k, type_of(key)), unify(t, type_of(x))
+            k, t = unify(k, type_of(key, mix), mix), unify(t, type_of(x, mix), mix)
         return Type("dict", (k, t))
     return ANY
 
@@ -156,9 +167,10 @@ def _literal(node: ast.AST, where: str) -> Any:
         raise UsageError(f"{where}: test value is not a literal: {ast.unparse(node)[:80]}") from None
 
 
-def parse_python_problem(rec: dict[str, Any]) -> PyProblem:
+def parse_python_problem(rec: dict[str, Any], asserts: bool = True) -> PyProblem:
     """From an mxeval Python record (prompt, test with ``check(candidate)``, entry_point) or an MBPP
-    record (text, code, test_list)."""
+    record (text, code, test_list). ``asserts=False``: the test cases are captured by running the test
+    instead (:func:`capture_checks`), so the ``assert f(args) == value`` statements are not parsed."""
     tid = str(rec.get("task_id", "?"))
     if "test_list" in rec:  # original MBPP format
         code = rec.get("code", "")
@@ -182,7 +194,7 @@ def parse_python_problem(rec: dict[str, Any]) -> PyProblem:
         tests, prompt = rec["test"], rec["prompt"]
         canonical = rec.get("canonical_solution")
     inputs, expected, examples = [], [], []
-    for node in ast.walk(ast.parse(tests)):
+    for node in ast.walk(ast.parse(tests)) if asserts else ():
         if not isinstance(node, ast.Assert):
             continue
         t = node.test
@@ -199,12 +211,12 @@ def parse_python_problem(rec: dict[str, Any]) -> PyProblem:
         cmp_src = ast.get_source_segment(tests, t) or ast.unparse(t)
         exp_src = cmp_src[len(call_src) :].strip().removeprefix("==").strip()  # keeps redundant parentheses
         examples.append((name + call_src[len(call.func.id) :], exp_src))
-    check(len(inputs) > 0, f"{tid}: no 'assert f(...) == value' tests to convert")
+    check(len(inputs) > 0 or not asserts, f"{tid}: no 'assert f(...) == value' tests to convert")
     return PyProblem(tid, name, params, description.strip(), inputs, expected, canonical, prompt, examples=examples)
 
 
 _RUNNER = r"""
-import ast, collections, copy, json, signal, sys
+import ast, collections, copy, json, random, signal, sys
 
 def plain(x):
     # what the converter captured: a Counter in its repr order (most common first), other mappings as
@@ -225,6 +237,59 @@ class Timeout(BaseException):  # not an Exception: a solution's own "except Exce
 def alarm(*_):
     raise Timeout()
 
+def observed(value, case):
+    # the output as an instance of a subclass of its own type whose ==, != and - note the other operand:
+    # the right-hand side of "candidate(x) == value" or "abs(candidate(x) - value) < eps"
+    base = type(value)
+    if base not in (int, float, str, list, tuple, dict):
+        return value
+
+    def note(other):
+        if "rhs" not in case:
+            case["rhs"] = repr(plain(other))
+
+    class Seen(base):
+        __hash__ = base.__hash__
+
+        def __eq__(self, other):
+            note(other)
+            return base.__eq__(self, other)
+
+        def __ne__(self, other):
+            note(other)
+            return base.__ne__(self, other)
+
+        if base in (int, float):
+            def __sub__(self, other):
+                note(other)
+                return base.__sub__(self, other)
+
+            def __rsub__(self, other):
+                note(other)
+                return base.__rsub__(self, other)
+
+    return Seen(value)
+
+def recorder(fn, cases):
+    # the candidate that check() calls: runs the canonical solution on deep copies of the arguments
+    # (the v1.1 fix) and records (arguments, output, compared-with value)
+    def candidate(*args, **kwargs):
+        if kwargs:
+            raise TypeError("keyword arguments are not converted")
+        case = {"args": repr(plain(copy.deepcopy(args)))}
+        caller = sys._getframe(1)
+        if caller.f_code.co_filename == "<check>":
+            case["line"] = caller.f_lineno
+        cases.append(case)
+        try:
+            out = fn(*copy.deepcopy(args))
+        except Exception as e:
+            case["out"] = "!" + type(e).__name__
+            raise
+        case["out"] = repr(plain(out))
+        return observed(out, case)
+    return candidate
+
 signal.signal(signal.SIGALRM, alarm)
 specs = json.loads(open("spec.json").read())
 results = []
@@ -235,42 +300,41 @@ for spec in specs:
         ns = {}
         exec(spec["source"], ns)
         fn = ns[spec["name"]]
-        for args in spec["inputs"]:
+        if "check" in spec:  # capture mode: run the Python test itself with a recording candidate
+            random.seed(0)  # a test drawing random inputs (HumanEval/53) gives the same cases every run
+            out = {"cases": [], "error": None}
+            try:
+                exec(compile(spec["check"], "<check>", "exec"), ns)
+                ns["check"](recorder(fn, out["cases"]))
+            except Timeout:
+                out["error"] = "timed out"
+            except BaseException as e:
+                out["error"] = f"check raised {type(e).__name__}: {str(e)[:100]}"
+        for args in spec.get("inputs", []):
             args = ast.literal_eval(args)
             try:
                 out.append(repr(plain(fn(*copy.deepcopy(args)))))
             except Exception as e:
                 out.append("!" + type(e).__name__)
         signal.alarm(0)
-    except BaseException:  # timeout, SystemExit, broken source: no outputs for this problem
+    except BaseException as e:  # timeout, SystemExit, broken source: no outputs for this problem
         signal.alarm(0)
         out = None
+        if "check" in spec:
+            out = {"cases": [], "error": "timed out" if isinstance(e, Timeout) else type(e).__name__}
     results.append(out)
 with open("out.json", "w") as f:
     json.dump(results, f)
 """
 
 
-def run_canonicals(problems: list[PyProblem], timeout: float = 10.0) -> list[list[Any] | None]:
-    """Outputs of each canonical solution on deep copies of its test inputs (the upstream v1.1 fix).
-
-    One sandboxed Python process runs the whole batch (a per-problem alarm bounds each solution), so
-    converting a file costs one interpreter start, not one per task. None: no canonical, or it failed.
-    """
+def _run_batch(specs: list[dict[str, Any]], timeout: float) -> list[Any]:
+    """Run the runner script on ``specs`` in one sandboxed Python process (one entry per spec; None where
+    the whole process died)."""
     from mbxp.sandbox import Limits, Sandbox
 
-    specs = [
-        {
-            "source": (p.prompt + p.canonical) if p.prompt else p.canonical,
-            "name": p.name,
-            "inputs": [repr(a) for a in p.inputs],
-            "timeout": max(1, math.ceil(timeout)),
-        }
-        for p in problems
-        if p.canonical
-    ]
     if not specs:
-        return [None] * len(problems)
+        return []
     with Sandbox() as box:
         box.write("runner.py", _RUNNER)
         box.write("spec.json", json.dumps(specs))
@@ -279,6 +343,30 @@ def run_canonicals(problems: list[PyProblem], timeout: float = 10.0) -> list[lis
             raw = json.loads((box.work / "out.json").read_text())
         except (OSError, ValueError):
             raw = [None] * len(specs)
+    return raw
+
+
+def _source(p: PyProblem) -> str:
+    return (p.prompt + (p.canonical or "")) if p.prompt else (p.canonical or "")
+
+
+def run_canonicals(problems: list[PyProblem], timeout: float = 10.0) -> list[list[Any] | None]:
+    """Outputs of each canonical solution on deep copies of its test inputs (the upstream v1.1 fix).
+
+    One sandboxed Python process runs the whole batch (a per-problem alarm bounds each solution), so
+    converting a file costs one interpreter start, not one per task. None: no canonical, or it failed.
+    """
+    specs = [
+        {
+            "source": _source(p),
+            "name": p.name,
+            "inputs": [repr(a) for a in p.inputs],
+            "timeout": max(1, math.ceil(timeout)),
+        }
+        for p in problems
+        if p.canonical
+    ]
+    raw = _run_batch(specs, timeout)
     results: list[list[Any] | None] = []
     it = iter(raw)
     for p in problems:
@@ -290,6 +378,53 @@ def run_canonicals(problems: list[PyProblem], timeout: float = 10.0) -> list[lis
         except (ValueError, SyntaxError):
             results.append(None)
     return results
+
+
+@dataclass
+class Capture:
+    """What a Python ``check(candidate)`` did with a recording candidate: one case per call."""
+
+    inputs: list[tuple[Any, ...]]  # the arguments, copied before the call
+    outputs: list[Any]  # the canonical solution's output
+    compared: list[Any]  # the value the output was compared with (``==``, ``!=``, ``-``), else the output
+    lines: list[int | None] = field(default_factory=list)  # line of the test code that made the call
+    error: str | None = None  # the check raised or hung: the task cannot be converted
+
+
+def _literal_or(text: str | None, default: Any) -> Any:
+    if text is None or text.startswith("!"):
+        return default
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return default
+
+
+def capture_checks(problems: list[tuple[PyProblem, str]], timeout: float = 10.0) -> list[Capture]:
+    """Run each problem's Python test code (``check(candidate)``) in one sandboxed batch with a recording
+    candidate, as the conversion framework unrolls loops and helper variables into test cases."""
+    specs = [
+        {"source": _source(p), "name": p.name, "check": test, "timeout": max(1, math.ceil(timeout))}
+        for p, test in problems
+    ]
+    captures = []
+    for raw in _run_batch(specs, timeout):
+        if raw is None:
+            captures.append(Capture([], [], [], error="the test runner died"))
+            continue
+        cap = Capture([], [], [], error=raw["error"])
+        for case in raw["cases"]:
+            args = _literal_or(case.get("args"), None)
+            if args is None or "out" not in case:
+                cap.error = cap.error or "an argument cannot be written as a literal"
+                continue
+            out = _literal_or(case["out"], None)
+            cap.inputs.append(tuple(args))
+            cap.outputs.append(out)
+            cap.compared.append(_literal_or(case.get("rhs"), out))
+            cap.lines.append(case.get("line"))
+        captures.append(cap)
+    return captures
 
 
 def run_canonical(p: PyProblem, timeout: float = 10.0) -> list[Any] | None:
@@ -354,6 +489,8 @@ def render(v: Any, lang: str, t: Type | None = None, top: bool = True) -> str:
     (as released).
     """
     t = t or type_of(v)
+    if t.kind == "nullable":
+        t = t.args[0]
     if lang in ("go", "csharp") and t.kind not in ("list", "dict"):
         if isinstance(v, (list, tuple, set)):
             t = Type("list", (ANY,))
@@ -455,6 +592,10 @@ def render(v: Any, lang: str, t: Type | None = None, top: bool = True) -> str:
 
 def java_type(t: Type, boxed: bool = False) -> str:
     k = t.kind
+    if k == "number":  # an int/float mix (Multi-HumanEval; MBXP writes Double)
+        return "Number"
+    if k == "nullable":
+        return java_type(t.args[0], True)
     if k == "int":
         return "Integer" if boxed else "int"
     if k == "float":
@@ -470,10 +611,16 @@ def java_type(t: Type, boxed: bool = False) -> str:
     return "Object"
 
 
-# per language: scalar names, list and dict patterns, the mixed-value type (None: not typeable)
+# per language: scalar names, list and dict patterns, the mixed-value type (None: not typeable); "number"
+# (ints and floats mixed, Multi-HumanEval only) is Double/number where named, else the mixed type
 _TYPE_NAMES: dict[str, tuple[dict[str, str], str, str, str | None]] = {
     "kotlin": ({"int": "Int", "float": "Double", "bool": "Boolean", "str": "String"}, "List<{}>", "Map<{}, {}>", "Any"),
-    "scala": ({"int": "Int", "float": "Double", "bool": "Boolean", "str": "String"}, "List[{}]", "Map[{}, {}]", "Any"),
+    "scala": (
+        {"int": "Int", "float": "Double", "bool": "Boolean", "str": "String", "number": "Double"},
+        "List[{}]",
+        "Map[{}, {}]",
+        "Any",
+    ),
     "cpp": (
         {"int": "int", "float": "double", "bool": "bool", "str": "string"},
         "vector<{}>",
@@ -481,7 +628,7 @@ _TYPE_NAMES: dict[str, tuple[dict[str, str], str, str, str | None]] = {
         None,
     ),
     "typescript": (
-        {"int": "number", "float": "number", "bool": "boolean", "str": "string"},
+        {"int": "number", "float": "number", "bool": "boolean", "str": "string", "number": "number"},
         "Array<{}>",
         "Map<{}, {}>",
         "any",
@@ -493,13 +640,20 @@ _TYPE_NAMES: dict[str, tuple[dict[str, str], str, str, str | None]] = {
         "Dictionary<{}, {}>",
         "object",
     ),
-    "swift": ({"int": "Int", "float": "Double", "bool": "Bool", "str": "String"}, "[{}]", "[{}: {}]", "AnyHashable"),
+    "swift": (
+        {"int": "Int", "float": "Double", "bool": "Bool", "str": "String", "number": "Double"},
+        "[{}]",
+        "[{}: {}]",
+        "AnyHashable",
+    ),
 }
 
 
 def type_name(t: Type, lang: str) -> str:
     """The declared type of ``t`` in ``lang`` (the brief's table b1; Java has its own, boxed, in java_type)."""
     scalars, list_pat, dict_pat, mixed = _TYPE_NAMES[lang]
+    if t.kind == "nullable":  # Multi-HumanEval: a value that may be None (Kotlin "T?")
+        return type_name(t.args[0], lang) + ("?" if lang == "kotlin" else "")
     if t.kind in scalars:
         return scalars[t.kind]
     if t.kind == "list":
@@ -555,6 +709,25 @@ def convert(
     params_t, ret_t = infer_types(p, run=run and outputs is None, timeout=timeout)
     if outputs is not None:
         p.outputs = outputs
+    num = p.task_id.split("/")[-1]
+    prompt, test, entry = render_problem(p, language, params_t, ret_t)
+    desc = _retarget(p.description, language)
+    return {
+        "task_id": f"{PREFIX[language]}/{num}",
+        "language": language,
+        "prompt": prompt,
+        "test": test,
+        "entry_point": entry,
+        "canonical_solution": None,
+        "description": desc,
+    }
+
+
+def render_problem(
+    p: PyProblem, language: str, params_t: list[Type], ret_t: Type, ret_from_outputs: bool = True
+) -> tuple[str, str, str]:
+    """(prompt, test, entry point) of a parsed problem with its types, in the MBXP layout of ``language``
+    (the Multi-HumanEval layouts in :mod:`mbxp.convert_humaneval` reuse it and replace the docstring)."""
     check(len(params_t) == len(p.params), f"{p.task_id}: parameter count mismatch")
     if language == "cpp":
         for t in (*params_t, ret_t):
@@ -562,13 +735,12 @@ def convert(
                 not _has(t, "any") and not _has(t, "unknown"),
                 f"{p.task_id}: mixed-type values cannot be typed in C++ (dropped, as in MBXP)",
             )
-    if language in ("typescript", "go", "csharp") and p.outputs and all(o is not None for o in p.outputs):
+    outs_known = p.outputs and all(o is not None for o in p.outputs)
+    if ret_from_outputs and language in ("typescript", "go", "csharp") and outs_known:
         ret_t = UNKNOWN  # these files type the return by what the canonical solution returned (240.0, not 240)
         for o in p.outputs:
             ret_t = unify(ret_t, type_of(o))
     desc = _retarget(p.description, language)
-    num = p.task_id.split("/")[-1]
-    task_id = f"{PREFIX[language]}/{num}"
     fn = {
         "java": _java,
         "javascript": _js,
@@ -583,16 +755,7 @@ def convert(
         "csharp": _csharp,
         "swift": _swift,
     }[language]
-    prompt, test, entry = fn(p, desc, params_t, ret_t)
-    return {
-        "task_id": task_id,
-        "language": language,
-        "prompt": prompt,
-        "test": test,
-        "entry_point": entry,
-        "canonical_solution": None,
-        "description": desc,
-    }
+    return fn(p, desc, params_t, ret_t)
 
 
 def _java(p: PyProblem, desc: str, pt: list[Type], rt: Type) -> tuple[str, str, str]:
@@ -926,24 +1089,38 @@ def canonical_outputs(records: list[dict[str, Any]], timeout: float = 10.0) -> l
 
 
 def convert_file(source: str | Path, language: str, out: str | Path, timeout: float = 10.0) -> tuple[int, int]:
-    """Convert every problem of ``source``; problems that cannot be converted are skipped (reported)."""
-    check(language in TARGETS, f"conversion to {language!r} is not implemented (available: {', '.join(TARGETS)})")
+    """Convert every problem of ``source``; problems that cannot be converted are skipped (reported).
+
+    A HumanEval-style source (task ids ``HumanEval/<n>``) gets the Multi-HumanEval layout with tests
+    captured by running its ``check`` (:mod:`mbxp.convert_humaneval`); anything else the MBXP layout."""
+    from mbxp.convert_humaneval import HE_TARGETS, convert_humaneval_records, is_humaneval
+
     records = list(read_jsonl(source))
-    outputs = canonical_outputs([rec for _, rec in records], timeout)
-    rows, skipped = [], 0
-    for (i, rec), outs in zip(records, outputs, strict=True):
-        try:
-            rows.append(convert(rec, language, run=False, timeout=timeout, outputs=outs))
-        except UsageError as e:
-            skipped += 1
-            print(f"{source}: line {i}: skipped: {e}", file=sys.stderr)
-        except SyntaxError as e:
-            skipped += 1
-            print(f"{source}: line {i}: skipped: Python syntax error ({e.msg})", file=sys.stderr)
+    if is_humaneval([rec for _, rec in records]):
+        check(
+            language in HE_TARGETS,
+            f"{language!r} has no Multi-HumanEval layout (available: {', '.join(HE_TARGETS)})",
+        )
+        converted = convert_humaneval_records([rec for _, rec in records], language, timeout)
+    else:
+        check(language in TARGETS, f"conversion to {language!r} is not implemented (available: {', '.join(TARGETS)})")
+        outputs = canonical_outputs([rec for _, rec in records], timeout)
+        converted = []
+        for (_, rec), outs in zip(records, outputs, strict=True):
+            try:
+                converted.append(convert(rec, language, run=False, timeout=timeout, outputs=outs))
+            except UsageError as e:
+                converted.append(str(e))
+            except SyntaxError as e:
+                converted.append(f"Python syntax error ({e.msg})")
+    rows = [r for r in converted if isinstance(r, dict)]
+    for (i, _), r in zip(records, converted, strict=True):
+        if isinstance(r, str):
+            print(f"{source}: line {i}: skipped: {r}", file=sys.stderr)
     check(len(rows) > 0, f"{source}: nothing could be converted")
     tmp = Path(str(out) + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
     tmp.replace(out)
-    return len(rows), skipped
+    return len(rows), len(converted) - len(rows)

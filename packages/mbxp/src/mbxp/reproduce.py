@@ -9,7 +9,9 @@ Claims checked (README "Results" explains the verdict rules, fixed before measur
    language (the paper keeps a generated solution only if it passes, i.e. 100%; the brief's measured
    counts are in the details; sets that ship no canonical solutions are listed in the table);
 3. the conversion framework: share of tasks whose converted prompt and test equal the released ones
-   (whitespace-normalised), and released canonicals against our tests vs the released tests.
+   (whitespace-normalised), and released canonicals against our tests vs the released tests;
+4. the Multi-HumanEval conversion (tests captured by running HumanEval's ``check``): the same match
+   rate per language, and the share of tasks whose number of test cases equals the release's.
 
 One strict execution per sample gives both example scores (each result records mxeval's verdict too).
 Quick mode takes seeded random subsets (the example files are ordered passing-first) and judges a
@@ -259,6 +261,100 @@ def run_canonicals(
         table.setdefault(key, {})["canonical"] = round(pct, 2)
 
 
+def same_text(ours: str, released: str) -> bool:
+    """Converted text equals the released text, whitespace-normalised (the conversion match rule)."""
+
+    def norm(s: str) -> str:
+        return re.sub(r"\s+", " ", s).strip()
+
+    return norm(ours) == norm(released)
+
+
+def compare_converted(ours: dict[str, dict[str, Any]], released: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per released task, whether our converted prompt and test equal the released ones (:func:`same_text`);
+    a task we could not convert counts as different."""
+    prompt = test = both = 0
+    differ = []
+    for tid, rel in released.items():
+        conv = ours.get(tid)
+        a = conv is not None and same_text(conv["prompt"], rel["prompt"])
+        b = conv is not None and same_text(conv["test"], rel["test"])
+        prompt, test, both = prompt + a, test + b, both + (a and b)
+        if not (a and b):
+            differ.append(tid)
+    return {"prompt_match": prompt, "test_match": test, "both": both, "differ": sorted(differ, key=task_order)}
+
+
+def _match_verdict(pct: float) -> str:
+    return "reproduced" if pct >= 90 else ("partly" if pct >= 50 else "not")
+
+
+def run_humaneval_conversion(
+    root: Path, claims: list[Claim], table: dict[str, Any], languages: set[str] | None = None
+) -> None:
+    """Multi-HumanEval conversion: HumanEval's Python problems (tests captured by running ``check``) against
+    the released files, per language: prompt and test equal (whitespace-normalised), and the number of
+    test cases per task equal (the release ships canonical solutions for Python only, so this replaces
+    the canonical check). The whole file is cheap (one sandboxed capture, ~2 s), so quick mode runs it all."""
+    from mbxp.convert_humaneval import CASE_MARKER, HE_TARGETS, convert_humaneval, humaneval_problems
+
+    folder = root / OTHER_SETS["multi-humaneval"]
+    records = [rec for _, rec in read_jsonl(folder / "HumanEval.jsonl.gz")]
+    items = humaneval_problems(records)
+    for lang in HE_TARGETS:
+        if languages and lang not in languages:
+            continue
+        released = read_problems(next(folder.glob(f"HumanEval_{lang}_v*.jsonl*")))
+        ours: dict[str, dict[str, Any]] = {}
+        for rec, item in zip(records, items, strict=True):
+            if isinstance(item, str):
+                continue
+            try:
+                conv = convert_humaneval(*item, rec, lang)
+            except UsageError:
+                continue
+            ours[conv["task_id"]] = conv
+        n = len(released)
+        match = compare_converted(ours, released)
+        same_count = ours_cases = rel_cases = 0
+        for tid, rel in released.items():
+            k_rel = rel["test"].count(CASE_MARKER[lang])
+            k = ours[tid]["test"].count(CASE_MARKER[lang]) if tid in ours else 0
+            same_count += k == k_rel
+            ours_cases, rel_cases = ours_cases + k, rel_cases + k_rel
+        pct, pct_count = 100 * match["both"] / n, 100 * same_count / n
+        det = {
+            "file": f"HumanEval_{lang}_{HE_TARGETS[lang]}",
+            "tasks": n,
+            "prompt_match": match["prompt_match"],
+            "test_match": match["test_match"],
+            "converted": len(ours),
+            "extra_tasks": sorted(set(ours) - set(released), key=task_order),
+            "differ": match["differ"],
+        }
+        claims.append(
+            Claim(
+                f"multi-humaneval {lang}: converter output equals the released prompt and test (% of tasks)",
+                "released data",
+                round(pct, 2),
+                _match_verdict(pct),
+                det,
+            )
+        )
+        claims.append(
+            Claim(
+                f"multi-humaneval {lang}: test cases per task equal the release's (% of tasks)",
+                "released data",
+                round(pct_count, 2),
+                _match_verdict(pct_count),
+                {"tasks": n, "same_count": same_count, "cases_ours": ours_cases, "cases_released": rel_cases},
+            )
+        )
+        table.setdefault(f"multi-humaneval:{lang}", {}).update(
+            conversion_match=round(pct, 2), cases_ours=ours_cases, cases_released=rel_cases
+        )
+
+
 def run_conversion(
     root: Path,
     out: Path,
@@ -276,37 +372,28 @@ def run_conversion(
     # the canonical solutions' outputs (TypeScript/Go/C# hold them as expected values): one batch
     outputs = dict(zip(python, canonical_outputs(list(python.values())), strict=True))
 
-    def norm(s: str) -> str:
-        return re.sub(r"\s+", " ", s).strip()
-
     for lang in CONVERTED:
         if languages and lang not in languages:
             continue
         pfile = EXAMPLES[lang][1]
         released = read_problems(next((root / "mbxp").glob(pfile + ".jsonl*")))
-        n = same_prompt = same_test = same_both = failed = 0
+        sources = {tid: python.get("MBPP/" + tid.split("/")[1]) for tid in released}
+        considered = {tid: rel for tid, rel in released.items() if sources[tid] is not None}
+        n, failed = len(considered), 0
         ours: dict[str, dict[str, Any]] = {}
-        for tid, rel in released.items():
-            src = python.get("MBPP/" + tid.split("/")[1])
-            if src is None:
-                continue
-            n += 1
+        for tid in considered:
+            src = sources[tid]
             try:
-                conv = convert(src, lang, run=False, outputs=outputs[src["task_id"]])
+                ours[tid] = convert(src, lang, run=False, outputs=outputs[src["task_id"]])
             except (UsageError, SyntaxError):
                 failed += 1
-                continue
-            a, b = norm(conv["prompt"]) == norm(rel["prompt"]), norm(conv["test"]) == norm(rel["test"])
-            same_prompt += a
-            same_test += b
-            same_both += a and b
-            ours[tid] = conv
-        pct = 100 * same_both / n
-        v = "reproduced" if pct >= 90 else ("partly" if pct >= 50 else "not")
+        match = compare_converted(ours, considered)
+        pct = 100 * match["both"] / n
+        v = _match_verdict(pct)
         det: dict[str, Any] = {
             "tasks": n,
-            "prompt_match": same_prompt,
-            "test_match": same_test,
+            "prompt_match": match["prompt_match"],
+            "test_match": match["test_match"],
             "not_convertible": failed,
         }
         # released canonicals (else the released example samples: Go, Perl, Scala have no canonicals)
@@ -377,7 +464,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0, help="parallel programs (0: all cores)")
     parser.add_argument("--timeout", type=float, default=15.0, help="run-step timeout, seconds (default: %(default)s)")
     parser.add_argument(
-        "--parts", default="examples,canonical,conversion", help="which parts to run (default: %(default)s)"
+        "--parts",
+        default="examples,canonical,conversion,humaneval-conversion",
+        help="which parts to run (default: %(default)s)",
     )
     parser.add_argument(
         "--languages", default=None, help="comma-separated languages to run (default: all); e.g. python,cpp,go"
@@ -393,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown_langs:
             raise UsageError(f"unknown --languages {sorted(unknown_langs)} (known: {', '.join(EXAMPLES)})")
     parts = set(ns.parts.split(","))
-    unknown = parts - {"examples", "canonical", "conversion"}
+    unknown = parts - {"examples", "canonical", "conversion", "humaneval-conversion"}
     if unknown:
         raise UsageError(f"unknown --parts {sorted(unknown)}")
     start = time.monotonic()
@@ -406,6 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_canonicals(root, out, ns.quick, ns.seed, ns.workers, ns.timeout, claims, table, languages)
     if "conversion" in parts:
         run_conversion(root, out, ns.quick, ns.seed, ns.workers, ns.timeout, claims, table, languages)
+    if "humaneval-conversion" in parts:
+        run_humaneval_conversion(root, claims, table, languages)
     out.mkdir(parents=True, exist_ok=True)
     plots = [p for p in [plot(table, out / "examples_pass_at_1.png")] if p is not None]
     path = write_summary(out, "mbxp", claims, time.monotonic() - start, plots=plots, quick=ns.quick, table=table)

@@ -309,12 +309,18 @@ def convert_humaneval(
 
 
 def convert_humaneval_records(
-    records: list[dict[str, Any]], language: str, timeout: float = 10.0
+    records: list[dict[str, Any]],
+    language: str,
+    timeout: float = 10.0,
+    items: list[Captured | str] | None = None,
 ) -> list[dict[str, Any] | str]:
-    """Every record of a HumanEval file in ``language``: the converted record, or why it was skipped."""
+    """Every record of a HumanEval file in ``language``: the converted record, or why it was skipped.
+    ``items``: the file's :func:`humaneval_problems` when already captured (one capture, many languages)."""
     check(language in HE_TARGETS, f"{language!r} has no Multi-HumanEval layout (available: {', '.join(HE_TARGETS)})")
+    if items is None:
+        items = humaneval_problems(records, timeout)
     out: list[dict[str, Any] | str] = []
-    for rec, item in zip(records, humaneval_problems(records, timeout), strict=True):
+    for rec, item in zip(records, items, strict=True):
         if isinstance(item, str):
             out.append(item)
             continue

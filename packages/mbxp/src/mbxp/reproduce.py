@@ -296,7 +296,7 @@ def run_humaneval_conversion(
     the released files, per language: prompt and test equal (whitespace-normalised), and the number of
     test cases per task equal (the release ships canonical solutions for Python only, so this replaces
     the canonical check). The whole file is cheap (one sandboxed capture, ~2 s), so quick mode runs it all."""
-    from mbxp.convert_humaneval import CASE_MARKER, HE_TARGETS, convert_humaneval, humaneval_problems
+    from mbxp.convert_humaneval import CASE_MARKER, HE_TARGETS, convert_humaneval_records, humaneval_problems
 
     folder = root / OTHER_SETS["multi-humaneval"]
     records = [rec for _, rec in read_jsonl(folder / "HumanEval.jsonl.gz")]
@@ -305,15 +305,11 @@ def run_humaneval_conversion(
         if languages and lang not in languages:
             continue
         released = read_problems(next(folder.glob(f"HumanEval_{lang}_v*.jsonl*")))
-        ours: dict[str, dict[str, Any]] = {}
-        for rec, item in zip(records, items, strict=True):
-            if isinstance(item, str):
-                continue
-            try:
-                conv = convert_humaneval(*item, rec, lang)
-            except UsageError:
-                continue
-            ours[conv["task_id"]] = conv
+        ours = {
+            conv["task_id"]: conv
+            for conv in convert_humaneval_records(records, lang, items=items)
+            if isinstance(conv, dict)
+        }
         n = len(released)
         match = compare_converted(ours, released)
         same_count = ours_cases = rel_cases = 0

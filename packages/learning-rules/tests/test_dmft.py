@@ -107,15 +107,21 @@ def _deep_cfg(**kw):
     return DMFTConfig(**base)
 
 
-def test_deep_fixed_point_is_a_fixed_point(small):
-    X, y = small
-    cfg = _deep_cfg()
+def _solve_deep_at_fixed_point(X, y, cfg):
+    """Solve the deep DMFT and check that one more undamped iteration on the same sources leaves it
+    unchanged; returns the solution and that iteration's output."""
     res = solve_dmft(X, y, cfg, seed=1)
     assert res.converged
-    src = _deep_sources(jax.random.PRNGKey(1), (cfg.steps + 1) * X.shape[0], cfg, X.dtype)
+    src = _deep_sources(jax.random.PRNGKey(1), (cfg.steps + 1) * X.shape[0], cfg, X.dtype, X)  # X: GLN's gates
     new, change = deep_dmft_iterate(res.state, src, X, y, cfg, damping=1.0)
     assert change < 1e-8
     np.testing.assert_allclose(new["K"], res.K, atol=1e-8)
+    return res, new
+
+
+def test_deep_fixed_point_is_a_fixed_point(small):
+    X, y = small
+    res, _ = _solve_deep_at_fixed_point(X, y, _deep_cfg())
     # the responses are switched on: the rich solution differs from the lazy one
     assert float(jnp.abs(res.state["A"][0]).max()) > 1e-3 and float(jnp.abs(res.state["B"][0]).max()) > 1e-3
 
@@ -190,12 +196,7 @@ def test_deep_fa_fixed_point_and_responses(small):
     of the fields, the right sides Jacobian averages; they agree up to Monte-Carlo error O(S^-1/2)."""
     X, y = small
     cfg = _deep_cfg(rule="fa", rho=0.5, n_samples=20000, n_jac=1000)
-    res = solve_dmft(X, y, cfg, seed=1)
-    assert res.converged
-    src = _deep_sources(jax.random.PRNGKey(1), (cfg.steps + 1) * X.shape[0], cfg, X.dtype)
-    new, change = deep_dmft_iterate(res.state, src, X, y, cfg, damping=1.0)
-    assert change < 1e-8
-    np.testing.assert_allclose(new["K"], res.K, atol=1e-8)
+    res, new = _solve_deep_at_fixed_point(X, y, cfg)
     st = {k: [np.asarray(a) for a in v] for k, v in res.state.items() if k != "delta"}
     C, D, Phi1, Gtt2 = st["C"][0], st["D"][0], st["Phi"][0], st["Gtt"][1]
     checks = [  # (sample moment, Stein form, second moments of the two factors)
@@ -240,12 +241,7 @@ def test_deep_gln_fixed_point_and_lazy_limit(small):
     responses, and at gamma0 -> 0 K_eff(t) is frozen at the closed-form gated kernel (L+1) C^L K_x."""
     X, y = small
     cfg = _deep_cfg(rule="gln")
-    res = solve_dmft(X, y, cfg, seed=1)
-    assert res.converged
-    src = _deep_sources(jax.random.PRNGKey(1), (cfg.steps + 1) * X.shape[0], cfg, X.dtype, X)
-    new, change = deep_dmft_iterate(res.state, src, X, y, cfg, damping=1.0)
-    assert change < 1e-8
-    np.testing.assert_allclose(new["K"], res.K, atol=1e-8)
+    res, _ = _solve_deep_at_fixed_point(X, y, cfg)
     assert float(jnp.abs(res.state["A"][0]).max()) > 1e-3 and float(jnp.abs(res.state["B"][0]).max()) > 1e-3
     lazy = solve_dmft(X, y, _deep_cfg(rule="gln", steps=4, gamma0=1e-6, n_samples=20000, tol=1e-7), seed=0)
     K0, _ = lazy_entk(lazy_kernels(X, 2, "linear", gated=True), "gln")

@@ -47,13 +47,69 @@ def test_summary_roundtrip_and_tamper_detection(tmp_path):
         load_summary(path)
 
 
+def test_not_run_claims_are_counted_never_reproduced(tmp_path):
+    ok = Claim("a", 1, 1, "reproduced")
+    skipped = Claim.not_run("Go pass@1", 39.19, reason="toolchain for Go missing")
+    assert skipped.verdict == "not run" and skipped.ours is None
+    assert overall_verdict([ok, skipped]) == "reproduced"  # over the claims that ran ...
+    assert overall_verdict([skipped]) == "not run"  # ... and never "reproduced" when none ran
+    assert overall_verdict([Claim("b", 1, 0, "not"), skipped]) == "not"
+    with pytest.raises(ValueError, match="without a reason"):
+        Claim("c", 1, None, "not run")
+    path = write_summary(tmp_path, "pkg", [ok, skipped], seconds=2.0)
+    data = load_summary(path)
+    assert data["counts"] == {"reproduced": 1, "partly": 0, "not": 0, "not run": 1}
+    data["counts"]["not run"] = 0  # hiding a skipped claim is refused
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="counts"):
+        load_summary(path)
+
+
+def test_report_rows_for_every_paper_failed_and_not_run(tmp_path):
+    reports = tmp_path / "reports"
+    plot = reports / "elph" / "hits.png"
+    plot.parent.mkdir(parents=True)
+    plot.write_bytes(b"png")
+    write_summary(
+        reports / "elph",
+        "elph",
+        [Claim("BUDDY HR@100", 88.0, 86.1, "reproduced"), Claim.not_run("OGB collab", 65.9, reason="needs a GPU")],
+        12.0,
+        plots=[plot],
+    )
+    (reports / "run.json").write_text(
+        json.dumps(
+            {
+                "commit": "abc123",
+                "total_seconds": 50,
+                "parallel": 2,
+                "threads": 1,
+                "packages": {"elph": {"seconds": 14.0, "exit": 0}, "circe": {"seconds": 3.0, "exit": 1}},
+            }
+        )
+    )
+    papers = [
+        {"package": "elph", "title": "Subgraph sketching"},
+        {"package": "circe", "title": "CIRCE"},
+        {"package": "omnigrok", "title": "Omnigrok"},
+    ]
+    text = render_report(reports, reports / "REPORT.md", expected=["elph", "circe"], papers=papers)
+    assert "commit `abc123`" in text
+    assert "| Subgraph sketching | [elph](#elph) | **reproduced** | 1 | 0 | 0 | 1 | 14 s |" in text
+    assert "| CIRCE | circe | **failed** (exit 1, no summary) |" in text
+    assert "| Omnigrok | omnigrok | not built yet |" in text
+    assert "| OGB collab | 65.9 | – | not run: needs a GPU |" in text
+    assert "![elph: hits.png](elph/hits.png)" in text
+    assert "1 reproduced, 0 partly, 0 not, 1 not run" in text
+
+
 def test_report_empty_and_with_packages(tmp_path):
-    text = render_report(tmp_path / "reports", tmp_path / "reports" / "REPORT.md")
-    assert "No package reproductions yet" in text
+    text = render_report(tmp_path / "reports", tmp_path / "reports" / "REPORT.md", expected=["elph"])
+    assert "| elph | **missing** (no summary) |" in text
     write_summary(tmp_path / "reports" / "elph", "elph", [Claim("BUDDY HR@100 > GCN", 88.0, 80.1, "reproduced")], 12.0)
     write_summary(tmp_path / "reports" / "circe", "circe", [Claim("CIRCE OOD", 0.33, 0.9, "not")], 3.0)
     text = render_report(tmp_path / "reports", tmp_path / "reports" / "REPORT.md", expected=["elph", "circe", "mbxp"])
-    assert "| elph | **reproduced** | 1/1 |" in text
-    assert "| circe | **not** | 0/1 |" in text
-    assert "No reproduce summary for: mbxp" in text
+    assert "| [elph](#elph) | **reproduced** | 1 | 0 | 0 | 0 |" in text
+    assert "| [circe](#circe) | **not** | 0 | 0 | 1 | 0 |" in text
+    assert "| mbxp | **missing** (no summary) |" in text
     assert (tmp_path / "reports" / "REPORT.md").read_text() == text

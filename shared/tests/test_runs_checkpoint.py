@@ -37,7 +37,8 @@ def test_run_dir_and_logger_read_back(tmp_path):
 
 def test_read_metrics_tolerates_torn_last_line(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"step": 0, "loss": 1}\n{"step": 1, "lo')
-    assert read_metrics(tmp_path) == [{"step": 0, "loss": 1}]
+    with pytest.warns(UserWarning, match="torn write"):
+        assert read_metrics(tmp_path) == [{"step": 0, "loss": 1}]
 
 
 def test_latest_picks_highest_step_and_ignores_temp(tmp_path):

@@ -16,8 +16,9 @@ One config dataclass per experiment is the single source of options::
     def entry() -> None:            # the [project.scripts] target
         run_cli(main)
 
-Bad input raises ``UsageError`` anywhere in the package; ``run_cli`` turns it (and a missing file)
-into one line on stderr and exit code 2, never a traceback.
+Bad input raises ``UsageError`` anywhere in the package; ``run_cli`` turns it (and a missing file, and
+argparse's own errors such as an unknown choice) into one line on stderr and exit code 2, never a
+traceback or a usage block.
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ def config_from_args(
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
     """Call ``main(argv)`` and exit with its code; bad input becomes one line and exit code 2."""
     prog = Path(sys.argv[0]).name
+    original_error = argparse.ArgumentParser.error
+    argparse.ArgumentParser.error = _one_line_error  # type: ignore[method-assign]
     try:
         code = main(argv)
     except UsageError as e:
@@ -173,4 +176,11 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         sys.exit(130)
+    finally:
+        argparse.ArgumentParser.error = original_error  # type: ignore[method-assign]
     sys.exit(int(code or 0))
+
+
+def _one_line_error(self: argparse.ArgumentParser, message: str) -> typing.NoReturn:
+    """argparse's errors as one line (``prog: error: ...``, exit 2) instead of the usage block."""
+    self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

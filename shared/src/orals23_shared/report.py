@@ -1,8 +1,16 @@
 """``orals23-report``: render every package's reproduce ``summary.json`` into ``reports/REPORT.md``.
 
-The report only renders: claims, numbers and verdicts come from the packages' own summaries.
-It looks for ``<reports>/<package>/summary.json`` (what ``nox -s reproduce`` writes) and also
-any ``summary.json`` deeper below, taking the newest per package.
+The report only renders: claims, numbers and verdicts come from the packages' own summaries. Inputs:
+
+* ``<reports>/<package>/summary.json`` for each package (what ``<name>-reproduce --out`` writes);
+* ``<reports>/run.json`` (optional, written by ``nox -s reproduce``): the commit, the machine, and per
+  package the wall time and exit code of its reproduce command;
+* ``--papers papers.toml`` (optional): every paper of the project (``[[paper]]`` with ``package`` and
+  ``title``), so that papers without a package yet still get their row ("not built yet").
+
+A claim is reproduced / partly / not / **not run** (with its reason); "not run" is shown and counted,
+never dropped and never counted as reproduced. A package whose reproduce command failed is shown as
+failed with its exit code, never silently left out.
 """
 
 from __future__ import annotations
@@ -10,31 +18,40 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orals23_shared.reproduce import load_summary
+from orals23_shared.reproduce import NOT_RUN, VERDICTS, load_summary, verdict_counts
 
-__all__ = ["collect_summaries", "render_report", "main"]
+__all__ = ["collect_summaries", "load_papers", "render_report", "main"]
 
 
 def collect_summaries(root: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """``package -> (path, summary)`` for every ``<root>/<package>/summary.json`` that is a reproduce summary."""
     found: dict[str, tuple[Path, dict[str, Any]]] = {}
     if not root.is_dir():
         return found
-    for path in sorted(root.rglob("summary.json")):
+    for path in sorted(root.glob("*/summary.json")):
         try:
             data = load_summary(path)
         except (ValueError, json.JSONDecodeError):
-            continue  # a run's own summary.json (not a reproduce summary) or a damaged file
-        pkg = data["package"]
-        if pkg not in found or path.stat().st_mtime > found[pkg][0].stat().st_mtime:
-            found[pkg] = (path, data)
+            continue  # not a reproduce summary, or a damaged one: the package shows as missing
+        found[data["package"]] = (path, data)
     return found
 
 
+def load_papers(path: Path | None) -> list[dict[str, str]]:
+    """The ``[[paper]]`` tables of ``papers.toml`` (package, title, ...), in file order."""
+    if path is None or not path.is_file():
+        return []
+    return list(tomllib.loads(path.read_text()).get("paper", []))
+
+
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (list, tuple)):
@@ -44,52 +61,108 @@ def _fmt(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def render_report(root: Path, out: Path, expected: Sequence[str] = ()) -> str:
+def _minutes(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds:.0f} s"
+
+
+def _machine_line(run: dict[str, Any], summaries: dict[str, tuple[Path, dict[str, Any]]]) -> str:
+    machine = run.get("machine") or next((d.get("machine") for _, d in summaries.values()), None) or {}
+    if not isinstance(machine, dict):
+        return str(machine)
+    pk = machine.get("packages", {})
+    versions = ", ".join(f"{k} {v}" for k, v in pk.items() if k in ("torch", "jax", "torch-geometric", "lightning"))
+    return (
+        f"{machine.get('cores', '?')} cores ({machine.get('platform', '?')}), Python {machine.get('python', '?')}"
+        + (f", {versions}" if versions else "")
+    )
+
+
+def render_report(
+    root: Path,
+    out: Path,
+    expected: Sequence[str] = (),
+    papers: Sequence[dict[str, str]] = (),
+) -> str:
+    """Write ``out`` (markdown) from the summaries under ``root`` and return its text."""
     summaries = collect_summaries(root)
+    run_file = root / "run.json"
+    run: dict[str, Any] = json.loads(run_file.read_text()) if run_file.is_file() else {}
+    ran: dict[str, dict[str, Any]] = run.get("packages", {})
+    commit = run.get("commit") or "unknown"
     lines = [
         "# orals23 reproduction report",
         "",
-        f"Generated {_dt.datetime.now().isoformat(timespec='seconds')} from the `summary.json` of each "
-        "package's `reproduce` run. Verdicts are derived from the measured numbers by each package.",
+        f"Generated {_dt.datetime.now().isoformat(timespec='seconds')} from commit `{commit}`"
+        + (" (with uncommitted changes)" if run.get("dirty") else "")
+        + f" on {_machine_line(run, summaries)}.",
+        "Each row comes from the package's own `reproduce --quick` summary: verdicts are derived from the "
+        "measured numbers, and a claim that could not be measured here is **not run** with its reason.",
         "",
     ]
-    if not summaries:
+    if run.get("total_seconds") is not None:
         lines += [
-            "No package reproductions yet: no `summary.json` was found under "
-            f"`{root}`. Each package added under `packages/` adds its rows here.",
+            f"Whole run: {run['total_seconds']:.0f} s wall, {run.get('parallel', 1)} packages at a time, "
+            f"{run.get('threads', '?')} thread(s) each.",
             "",
         ]
-    else:
-        lines += ["| package | verdict | claims reproduced | seconds | mode |", "|---|---|---|---|---|"]
-        for pkg, (_, data) in sorted(summaries.items()):
-            n_ok = sum(c["verdict"] == "reproduced" for c in data["claims"])
-            mode = "quick" if data.get("quick") else ("full" if data.get("quick") is False else "")
+    order = [p["package"] for p in papers] or sorted(set(summaries) | set(expected) | set(ran))
+    extra = sorted((set(summaries) | set(expected) | set(ran)) - set(order))
+    titles = {p["package"]: p.get("title", "") for p in papers}
+    head = "| paper | package | verdict | reproduced | partly | not | not run | wall time |"
+    lines += [head, "|---|---|---|---|---|---|---|---|"]
+    for pkg in [*order, *extra]:
+        title = _fmt(titles.get(pkg, ""))
+        if pkg in summaries:
+            _, data = summaries[pkg]
+            n = data["counts"]
+            wall = ran.get(pkg, {}).get("seconds", data["seconds"])
+            link = f"[{pkg}](#{pkg})"
             lines.append(
-                f"| {pkg} | **{data['verdict']}** | {n_ok}/{len(data['claims'])} | {data['seconds']:.0f} | {mode} |"
+                f"| {title} | {link} | **{data['verdict']}** | {n['reproduced']} | {n['partly']} | {n['not']} | "
+                f"{n[NOT_RUN]} | {_minutes(wall)} |"
             )
-        lines.append("")
-        for pkg, (path, data) in sorted(summaries.items()):
-            lines += [f"## {pkg}: {data['verdict']}", "", "| claim | paper | ours | verdict |", "|---|---|---|---|"]
-            for c in data["claims"]:
-                lines.append(f"| {_fmt(c['claim'])} | {_fmt(c['paper'])} | {_fmt(c['ours'])} | {c['verdict']} |")
-            lines.append("")
-            plots = [path.parent / p for p in data.get("plots", [])]
-            for p in plots:
-                try:
-                    rel = p.resolve().relative_to(out.parent.resolve())
-                except ValueError:
-                    rel = p
-                lines.append(f"![{p.name}]({rel})")
-            if plots:
-                lines.append("")
-    missing = sorted(set(expected) - set(summaries))
-    if missing:
+        elif pkg in ran:
+            info = ran[pkg]
+            lines.append(
+                f"| {title} | {pkg} | **failed** (exit {info.get('exit')}, no summary) | – | – | – | – | "
+                f"{_minutes(info.get('seconds'))} |"
+            )
+        elif pkg in expected:
+            lines.append(f"| {title} | {pkg} | **missing** (no summary) | – | – | – | – | – |")
+        else:
+            lines.append(f"| {title} | {pkg} | not built yet | – | – | – | – | – |")
+    totals = verdict_counts([c for _, d in summaries.values() for c in d["claims"]])
+    lines += [
+        "",
+        "All claims: " + ", ".join(f"{totals[v]} {v}" for v in VERDICTS) + ".",
+        "",
+    ]
+    for pkg, (path, data) in sorted(summaries.items(), key=lambda kv: [*order, *extra].index(kv[0])):
+        n = data["counts"]
+        mode = "quick" if data.get("quick") else ("full" if data.get("quick") is False else "")
         lines += [
-            "## Missing",
+            f"## {pkg}",
             "",
-            "No reproduce summary for: " + ", ".join(missing) + " (the run failed or was not run).",
+            f"Verdict **{data['verdict']}** over the claims that ran ({n['reproduced']} reproduced, {n['partly']} "
+            f"partly, {n['not']} not); {n[NOT_RUN]} not run. {mode} mode, {data['seconds']:.0f} s.",
             "",
+            "| claim | paper | ours | verdict |",
+            "|---|---|---|---|",
         ]
+        for c in data["claims"]:
+            verdict = c["verdict"] if c["verdict"] != NOT_RUN else f"not run: {_fmt(c.get('reason'))}"
+            lines.append(f"| {_fmt(c['claim'])} | {_fmt(c['paper'])} | {_fmt(c['ours'])} | {verdict} |")
+        lines.append("")
+        plots = [path.parent / p for p in data.get("plots", [])]
+        if plots and plots[0].is_file():
+            try:
+                rel = plots[0].resolve().relative_to(out.parent.resolve())
+            except ValueError:
+                rel = plots[0]
+            lines += [f"![{pkg}: {plots[0].name}]({rel.as_posix()})", ""]
+        others = [p.name for p in plots[1:] if p.is_file()]
+        if others:
+            lines += ["Other plots in the package's folder: " + ", ".join(f"`{name}`" for name in others) + ".", ""]
     text = "\n".join(lines)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
@@ -103,14 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         nargs="?",
         default=Path("reports"),
-        help="folder holding <package>/summary.json (default: reports)",
+        help="folder holding <package>/summary.json and run.json (default: reports)",
     )
     parser.add_argument("--out", type=Path, default=None, help="markdown file to write (default: ROOT/REPORT.md)")
     parser.add_argument("--expect", default="", help="comma-separated packages that should have a summary")
+    parser.add_argument("--papers", type=Path, default=None, help="papers.toml listing every paper ([[paper]])")
     args = parser.parse_args(argv)
     out = args.out or args.root / "REPORT.md"
     expected = [p for p in args.expect.split(",") if p]
-    render_report(args.root, out, expected)
+    render_report(args.root, out, expected, load_papers(args.papers))
     print(f"wrote {out}")
     return 0
 

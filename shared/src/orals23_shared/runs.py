@@ -21,12 +21,13 @@ import secrets
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from orals23_shared.checkpoint import _json_default, atomic_write_json
+from orals23_shared.checkpoint import _json_default, atomic_write_bytes, atomic_write_json
 
 T = TypeVar("T")
 
@@ -109,11 +110,25 @@ class RunLogger:
     (``torch.utils.tensorboard`` or ``tensorboardX``); otherwise it is silently skipped.
     """
 
-    def __init__(self, run_dir: str | os.PathLike, quiet: bool = False, tensorboard: bool = False) -> None:
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        quiet: bool = False,
+        tensorboard: bool = False,
+        resume_step: int | None = None,
+    ) -> None:
+        """``resume_step``: the step of the checkpoint a resumed run continues from; records logged after
+        it by the killed run are dropped (they are logged again), so a resumed run's metrics equal an
+        uninterrupted run's. Pass -1 when a resumed folder had no checkpoint (the run restarts)."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.quiet = quiet
-        self._file = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        path = self.run_dir / "metrics.jsonl"
+        self.dropped_tail = _drop_torn_tail(path)
+        if resume_step is not None and path.exists():
+            kept = [r for r in read_metrics(self.run_dir) if r.get("step", -1) <= resume_step]
+            atomic_write_bytes(path, "".join(json.dumps(r, default=_json_default) + "\n" for r in kept).encode())
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115
         self._t0 = time.time()
         self._tb = _summary_writer(self.run_dir / "tensorboard") if tensorboard else None
         self._bar = None
@@ -184,16 +199,35 @@ def _summary_writer(path: Path):  # noqa: ANN202
             return None
 
 
+def _drop_torn_tail(path: Path) -> str | None:
+    """Cut a torn last line (a killed writer's half record) off ``path`` before appending to it.
+
+    Returns the dropped text (also reported on stderr), or None when the file ends cleanly.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data.endswith(b"\n"):
+            return None
+        keep = data.rfind(b"\n") + 1
+        f.truncate(keep)
+    dropped = data[keep:].decode("utf-8", errors="replace")
+    print(f"orals23: dropped a torn last line of {path} ({len(dropped)} bytes) before resuming", file=sys.stderr)
+    return dropped
+
+
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read ``metrics.jsonl`` back (skipping a torn last line left by a killed process)."""
+    """Read ``metrics.jsonl`` back; a line that is not JSON (a torn write) is skipped and reported."""
     rows = []
-    with open(Path(run_dir) / "metrics.jsonl", encoding="utf-8") as f:
-        for line in f:
+    path = Path(run_dir) / "metrics.jsonl"
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
             line = line.strip()
             if not line:
                 continue
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
-                break
+                warnings.warn(f"{path}:{lineno}: skipped a line that is not JSON (a torn write)", stacklevel=2)
     return rows

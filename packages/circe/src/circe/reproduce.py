@@ -26,10 +26,10 @@ import numpy as np
 from circe.data import Triples, linear_gaussian, procedural_sprites
 from circe.evaluate import evaluate_model
 from circe.train import TrainConfig, train
-from circe.utils import limit_threads
 from orals23_shared.checkpoint import atomic_write_json
 from orals23_shared.cli import run_cli
 from orals23_shared.reproduce import Claim, add_reproduce_args, write_summary
+from orals23_shared.threads import set_threads
 
 __all__ = ["linear_gaussian_optima", "sweep", "main", "entry"]
 
@@ -308,14 +308,8 @@ def claims_from(rows: dict[str, list[dict[str, Any]]], optima: dict[str, dict[st
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="circe-reproduce", description=__doc__.split("\n\n")[0])
     add_reproduce_args(parser, default_out="reproduce/circe")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="CPU threads for torch/BLAS (default: %(default)s; more oversubscribes a shared 2-core box)",
-    )
     args = parser.parse_args(argv)
-    limit_threads(args.threads)
+    set_threads(args.threads)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

@@ -1,0 +1,1 @@
+from omnigrok.train import TrainConfig, train, resolve

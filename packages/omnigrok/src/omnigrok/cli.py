@@ -1,0 +1,130 @@
+"""Command-line entry points ``omnigrok-train`` and ``omnigrok-landscape``.
+
+Omnigrok (Liu, Michaud, Tegmark, ICLR 2023): train one run with alpha-scaled init and AdamW weight
+decay, or constrained to the norm ``alpha * w0`` (``omnigrok-train``); sweep the fixed norm and plot
+the LU landscape (``omnigrok-landscape``). Both write a run folder (config, metrics.jsonl, summary,
+plot), refuse a used ``--out`` unless ``--resume`` or ``--overwrite``, and resume exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from orals23_shared.checkpoint import atomic_write_json
+from orals23_shared.cli import add_dataclass_args, check, config_from_args, run_cli
+from orals23_shared.runfolder import prepare_run_dir
+from orals23_shared.runs import RunLogger
+from orals23_shared.threads import set_threads
+
+from omnigrok.train import TrainConfig
+
+__all__ = ["train_main", "landscape_main", "train_entry", "landscape_entry", "LandscapeConfig"]
+
+
+def _run_flags(parser: argparse.ArgumentParser, default_out: str) -> None:
+    parser.add_argument("--out", type=Path, default=Path(default_out), help="run folder (default: %(default)s)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar; print the summary as JSON")
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="omnigrok-train",
+        description="Train one Omnigrok run: alpha-scaled init + AdamW weight decay, or --constrained to the "
+        "fixed norm alpha*w0 (Liu, Michaud, Tegmark, ICLR 2023). Options left unset take the task's default.",
+    )
+    add_dataclass_args(parser, TrainConfig)
+    _run_flags(parser, "runs/omnigrok")
+    args = parser.parse_args(argv)
+    cfg = config_from_args(parser, TrainConfig, namespace=args)
+    set_threads(cfg.threads)
+    from omnigrok.plots import plot_runs
+    from omnigrok.train import resolve, train
+
+    cfg = resolve(cfg)
+    run, _ = prepare_run_dir(args.out, asdict(cfg), resume=args.resume, overwrite=args.overwrite, seed=cfg.seed)
+    res = train(cfg, out=run, resume=args.resume, quiet=args.quiet)
+    kind = f"constrained |theta| = {cfg.alpha:g} w0" if cfg.constrained else f"alpha {cfg.alpha:g}, wd {cfg.weight_decay:g}"
+    plot_runs([(f"{cfg.task}: {kind}", res["history"])], run / "curves.png")
+    m = res["metrics"]
+    if args.quiet:
+        print(json.dumps({"run": str(run), **m}))
+    else:
+        delay = "n/a (train acc never reached 99%)" if m["delay"] is None else f"{m['delay']:.2f}"
+        print(
+            f"{run}: train acc {m['final_train_acc']:.3f}, test acc {m['final_test_acc']:.3f} (best "
+            f"{m['best_test_acc']:.3f}), t_train {m['t_train']}, t_test {m['t_test']}, delay {delay}, "
+            f"norm {res['history'][0]['norm']:.2f} -> {m['final_norm']:.2f}"
+        )
+    return 0
+
+
+@dataclass
+class LandscapeConfig(TrainConfig):
+    """A sweep of constrained runs over the fixed norm ``alpha * w0`` (``--alpha`` is ignored)."""
+
+    alphas: tuple[float, ...] = field(
+        default=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0), metadata={"help": "fixed norms as multiples of w0, e.g. 0.5,1,2"}
+    )
+
+
+def landscape_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="omnigrok-landscape",
+        description="The LU landscape: final train/test loss of runs held at the fixed norm alpha*w0 (weight decay "
+        "0, rescaled after every step), for each alpha; writes landscape.json and lu.png.",
+    )
+    add_dataclass_args(parser, LandscapeConfig)
+    _run_flags(parser, "runs/omnigrok-landscape")
+    args = parser.parse_args(argv)
+    cfg = config_from_args(parser, LandscapeConfig, namespace=args)
+    check(len(cfg.alphas) >= 3, f"--alphas needs at least 3 values, got {list(cfg.alphas)}")
+    check(all(a > 0 for a in cfg.alphas), f"--alphas must all be > 0, got {list(cfg.alphas)}")
+    set_threads(cfg.threads)
+    from omnigrok.landscape import lu_shape, run_landscape
+    from omnigrok.plots import plot_lu
+    from omnigrok.train import resolve
+
+    cfg = resolve(cfg)
+    cfg.constrained = True
+    cfg.weight_decay = 0.0
+    run, resumed = prepare_run_dir(args.out, asdict(cfg), resume=args.resume, overwrite=args.overwrite, seed=cfg.seed)
+    path = run / "landscape.json"
+    done = {}
+    if resumed and path.is_file():
+        done = {r["alpha"]: r for r in json.loads(path.read_text())["rows"]}
+    with RunLogger(run, quiet=args.quiet, resume_step=(len(done) - 1) if resumed else None) as log:
+
+        def save(alpha: float, row: dict) -> None:
+            done[alpha] = row
+            log.log(len(done) - 1, **row)
+            atomic_write_json(path, {"rows": sorted(done.values(), key=lambda r: r["alpha"])})
+
+        rows = run_landscape(cfg, sorted(cfg.alphas), done=done, on_result=save)
+        shape = lu_shape(rows)
+        atomic_write_json(path, {"rows": rows, "shape": shape})
+        log.summary(**shape)
+    plot_lu(rows, run / "lu.png", title=f"{cfg.task}: constrained runs, {cfg.steps} steps")
+    if args.quiet:
+        print(json.dumps({"run": str(run), "rows": rows, **shape}))
+    else:
+        for r in rows:
+            print(
+                f"alpha {r['alpha']:g}: train loss {r['train_loss']:.3g} (acc {r['train_acc']:.3f}), "
+                f"test loss {r['test_loss']:.3g} (acc {r['test_acc']:.3f})"
+            )
+        print(f"L-shaped train loss: {shape['l_shaped']}, U-shaped test loss: {shape['u_shaped']} -> {run}")
+    return 0
+
+
+def train_entry() -> None:
+    run_cli(train_main)
+
+
+def landscape_entry() -> None:
+    run_cli(landscape_main)

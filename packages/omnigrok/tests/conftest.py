@@ -2,6 +2,7 @@
 processes of a shared 2-core machine and a 25-step run can take seconds instead of milliseconds."""
 
 import torch
+
 from orals23_shared.threads import set_threads
 
 set_threads(1)

@@ -6,9 +6,9 @@ import struct
 import numpy as np
 import pytest
 import torch
-from orals23_shared.cli import UsageError
 
 from omnigrok.data import is_prime, load_digits_split, load_mnist, modular_addition, read_idx
+from orals23_shared.cli import UsageError
 
 
 @pytest.mark.parametrize("p,frac", [(5, 0.4), (31, 0.3), (113, 0.3)])

@@ -14,13 +14,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from omnigrok.train import TrainConfig
 from orals23_shared.checkpoint import atomic_write_json
 from orals23_shared.cli import add_dataclass_args, check, config_from_args, run_cli
 from orals23_shared.runfolder import prepare_run_dir
 from orals23_shared.runs import RunLogger
 from orals23_shared.threads import set_threads
-
-from omnigrok.train import TrainConfig
 
 __all__ = ["train_main", "landscape_main", "train_entry", "landscape_entry", "LandscapeConfig"]
 
@@ -49,7 +48,11 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     cfg = resolve(cfg)
     run, _ = prepare_run_dir(args.out, asdict(cfg), resume=args.resume, overwrite=args.overwrite, seed=cfg.seed)
     res = train(cfg, out=run, resume=args.resume, quiet=args.quiet)
-    kind = f"constrained |theta| = {cfg.alpha:g} w0" if cfg.constrained else f"alpha {cfg.alpha:g}, wd {cfg.weight_decay:g}"
+    kind = (
+        f"constrained |theta| = {cfg.alpha:g} w0"
+        if cfg.constrained
+        else f"alpha {cfg.alpha:g}, wd {cfg.weight_decay:g}"
+    )
     plot_runs([(f"{cfg.task}: {kind}", res["history"])], run / "curves.png")
     m = res["metrics"]
     if args.quiet:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from orals23_shared.cli import UsageError
 
 __all__ = [

@@ -70,9 +70,15 @@ def grokking_metrics(
 
 
 def recovery(history: Sequence[dict[str, Any]], t_train: int | None) -> dict[str, Any]:
-    """How much test accuracy rose after train accuracy saturated (``best after t_train - at t_train``)."""
-    if t_train is None:
+    """How much test accuracy rose after the fit (``best after t_fit - at t_fit``).
+
+    ``t_fit`` is ``t_train``, or the first step of the best train accuracy when 99% was never reached.
+    """
+    if not history:
         return {"test_acc_at_t_train": None, "test_gain_after_fit": None}
+    if t_train is None:
+        best = max(r["train_acc"] for r in history)
+        t_train = next(r["step"] for r in history if r["train_acc"] == best)
     at = next(r["test_acc"] for r in history if r["step"] == t_train)
     later = max(r["test_acc"] for r in history if r["step"] >= t_train)
     return {"test_acc_at_t_train": float(at), "test_gain_after_fit": float(later - at)}

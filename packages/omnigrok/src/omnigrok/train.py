@@ -22,13 +22,13 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from orals23_shared.checkpoint import atomic_save, checkpoint_path, latest
-from orals23_shared.cli import UsageError, check
-from orals23_shared.runs import RunLogger
 
 from omnigrok.data import Split, load_digits_split, load_mnist, modular_addition, teacher_student
 from omnigrok.grokking import eval_schedule, grokking_metrics
 from omnigrok.model import MLP, Transformer, project_norm, scale_init, weight_norm
+from orals23_shared.checkpoint import atomic_save, checkpoint_path, latest
+from orals23_shared.cli import UsageError, check
+from orals23_shared.runs import RunLogger
 
 __all__ = ["TrainConfig", "TASK_DEFAULTS", "resolve", "build", "train", "load_checkpoint"]
 
@@ -56,7 +56,9 @@ def _h(text: str) -> dict[str, str]:
 class TrainConfig:
     """One Omnigrok run. Fields left at None take the task's default (``TASK_DEFAULTS``)."""
 
-    task: Task = field(default="digits", metadata=_h("digits (sklearn, offline) | mnist (IDX files) | modadd | teacher"))
+    task: Task = field(
+        default="digits", metadata=_h("digits (sklearn, offline) | mnist (IDX files) | modadd | teacher")
+    )
     data_dir: Path | None = field(default=None, metadata=_h("folder with the MNIST IDX files (task mnist)"))
     n_train: int | None = field(default=None, metadata=_h("training examples (digits 300, mnist 1000, teacher 100)"))
     p: int = field(default=113, metadata=_h("modulus of the modular-addition task (a prime; official 113)"))
@@ -83,8 +85,13 @@ class TrainConfig:
     threads: int = field(default=0, metadata=_h("CPU threads (0: $ORALS23_THREADS or the usable cores)"))
 
     def validate(self) -> None:
-        check(self.alpha is None or (self.alpha > 0 and math.isfinite(self.alpha)), f"--alpha must be > 0, got {self.alpha}")
-        check(self.weight_decay is None or self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}")
+        check(
+            self.alpha is None or (self.alpha > 0 and math.isfinite(self.alpha)),
+            f"--alpha must be > 0, got {self.alpha}",
+        )
+        check(
+            self.weight_decay is None or self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}"
+        )
         check(self.lr is None or self.lr > 0, f"--lr must be > 0, got {self.lr}")
         check(self.beta2 is None or 0 <= self.beta2 < 1, f"--beta2 must be in [0, 1), got {self.beta2}")
         check(self.steps is None or self.steps >= 0, f"--steps must be >= 0, got {self.steps}")
@@ -140,7 +147,9 @@ def build(cfg: TrainConfig) -> Built:
     return Built(model.to(dtype), data.to(cfg.device), n_out)
 
 
-def _loss_and_acc(cfg: TrainConfig, out: torch.Tensor, y: torch.Tensor, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _loss_and_acc(
+    cfg: TrainConfig, out: torch.Tensor, y: torch.Tensor, n_out: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     if cfg.task == "teacher":  # accuracy: share of samples with per-sample MSE < 1e-3 (official)
         per = ((out - y) ** 2).mean(dim=1)
         return per.mean(), (per < 1e-3).to(out.dtype).mean()
@@ -185,9 +194,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def train(
-    cfg: TrainConfig, out: str | Path | None = None, resume: bool = False, quiet: bool = True
-) -> dict[str, Any]:
+def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False, quiet: bool = True) -> dict[str, Any]:
     """Train one run; log to ``out`` (metrics.jsonl, checkpoints/) when given. Returns history and metrics.
 
     ``cfg`` must be resolved (``resolve``). With ``resume`` the newest checkpoint in ``out`` is loaded
@@ -247,8 +254,9 @@ def train(
         result = {"history": history, "metrics": metrics, "w0": w0, "w_target": w_target,
                   "steps_run": max(0, cfg.steps - start), "seconds": time.perf_counter() - t0}  # fmt: skip
         if log is not None:
-            log.summary(**metrics, w0=w0, w_target=w_target, steps=cfg.steps, resumed_from=start,
-                        steps_run=result["steps_run"])
+            log.summary(
+                **metrics, w0=w0, w_target=w_target, steps=cfg.steps, resumed_from=start, steps_run=result["steps_run"]
+            )
         return result
     finally:
         if log is not None:

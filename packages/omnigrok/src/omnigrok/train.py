@@ -34,11 +34,12 @@ __all__ = ["TrainConfig", "TASK_DEFAULTS", "resolve", "build", "train", "load_ch
 
 Task = Literal["digits", "mnist", "modadd", "teacher"]
 
-#: Per-task defaults (official notebooks; digits is our offline stand-in for MNIST, tuned for CPU:
-#: see the README). A config field left at None takes the value here.
+#: Per-task defaults: the official notebooks' for mnist, modadd (p=113, d_model 128) and teacher;
+#: digits (our offline stand-in for MNIST) takes the CPU recipe of ``omnigrok-reproduce`` (README).
+#: A config field left at None takes the value here.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "digits": dict(n_train=300, alpha=8.0, weight_decay=0.1, lr=1e-3, beta2=0.999, steps=20000, batch_size=100,
-                   loss="mse", dtype="float64", hidden=(200, 200), activation="relu"),
+    "digits": dict(n_train=100, alpha=8.0, weight_decay=0.1, lr=3e-3, beta2=0.999, steps=5000, batch_size=0,
+                   loss="mse", dtype="float32", hidden=(200, 200), activation="relu"),
     "mnist": dict(n_train=1000, alpha=8.0, weight_decay=0.01, lr=1e-3, beta2=0.999, steps=100000, batch_size=200,
                   loss="mse", dtype="float64", hidden=(200, 200), activation="relu"),
     "modadd": dict(n_train=0, alpha=1.0, weight_decay=1.0, lr=1e-3, beta2=0.98, steps=15000, batch_size=0,
@@ -60,18 +61,18 @@ class TrainConfig:
         default="digits", metadata=_h("digits (sklearn, offline) | mnist (IDX files) | modadd | teacher")
     )
     data_dir: Path | None = field(default=None, metadata=_h("folder with the MNIST IDX files (task mnist)"))
-    n_train: int | None = field(default=None, metadata=_h("training examples (digits 300, mnist 1000, teacher 100)"))
+    n_train: int | None = field(default=None, metadata=_h("training examples (digits 100, mnist 1000, teacher 100)"))
     p: int = field(default=113, metadata=_h("modulus of the modular-addition task (a prime; official 113)"))
     train_frac: float = field(default=0.3, metadata=_h("fraction of the p^2 pairs used for training (modadd)"))
     alpha: float | None = field(default=None, metadata=_h("init scale: every parameter times alpha, w = alpha*w0"))
     weight_decay: float | None = field(default=None, metadata=_h("AdamW weight decay (0 when --constrained)"))
     constrained: bool = field(default=False, metadata=_h("rescale the weights to alpha*w0 after every step"))
-    lr: float | None = field(default=None, metadata=_h("AdamW learning rate (1e-3; teacher 3e-4)"))
+    lr: float | None = field(default=None, metadata=_h("AdamW learning rate (1e-3; digits 3e-3; teacher 3e-4)"))
     beta2: float | None = field(default=None, metadata=_h("AdamW beta2 (0.999; modadd 0.98)"))
     steps: int | None = field(default=None, metadata=_h("optimizer steps"))
     batch_size: int | None = field(default=None, metadata=_h("minibatch size, 0 = full batch"))
     loss: Literal["mse", "ce"] | None = field(default=None, metadata=_h("mse on one-hot (official) or ce"))
-    dtype: Literal["float32", "float64"] | None = field(default=None, metadata=_h("float64 as the official code"))
+    dtype: Literal["float32", "float64"] | None = field(default=None, metadata=_h("float64 as the official code (digits: float32)"))
     hidden: tuple[int, ...] | None = field(default=None, metadata=_h("MLP hidden widths, e.g. 200,200"))
     activation: Literal["relu", "tanh", "leaky_relu"] | None = field(default=None, metadata=_h("MLP activation"))
     d_model: int = field(default=128, metadata=_h("transformer width (modadd)"))

@@ -72,7 +72,9 @@ class TrainConfig:
     steps: int | None = field(default=None, metadata=_h("optimizer steps"))
     batch_size: int | None = field(default=None, metadata=_h("minibatch size, 0 = full batch"))
     loss: Literal["mse", "ce"] | None = field(default=None, metadata=_h("mse on one-hot (official) or ce"))
-    dtype: Literal["float32", "float64"] | None = field(default=None, metadata=_h("float64 as the official code (digits: float32)"))
+    dtype: Literal["float32", "float64"] | None = field(
+        default=None, metadata=_h("float64 as the official code (digits: float32)")
+    )
     hidden: tuple[int, ...] | None = field(default=None, metadata=_h("MLP hidden widths, e.g. 200,200"))
     activation: Literal["relu", "tanh", "leaky_relu"] | None = field(default=None, metadata=_h("MLP activation"))
     d_model: int = field(default=128, metadata=_h("transformer width (modadd)"))

@@ -38,7 +38,7 @@ def tsv_files(tmp_path_factory):
     return folder / "train.tsv", folder / "dev.tsv"
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def tiny():
     """Flags of a tiny LM (one block, 8 experts of 8 units) for CLI tests."""
     return list(_TINY)

@@ -62,7 +62,9 @@ def test_bad_schedules(args, msg):
 
 
 def lm(router: str = "random", **kw) -> Transformer:
-    return Transformer(ModelConfig(vocab_size=20, context=16, d_model=16, n_heads=2, d_ff=64, n_experts=8, router=router, **kw))
+    return Transformer(
+        ModelConfig(vocab_size=20, context=16, d_model=16, n_heads=2, d_ff=64, n_experts=8, router=router, **kw)
+    )
 
 
 def test_equal_parameters_dense_and_moe():

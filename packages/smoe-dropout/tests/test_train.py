@@ -55,9 +55,7 @@ def test_router_frozen_schedule_applied_and_reaches_n(corpus, tmp_path):
 
 
 def test_learned_router_trains_and_is_balanced(corpus, tmp_path):
-    cfg = TrainConfig(
-        data=corpus, steps=3, router="learned", k_schedule="constant", k=2, out=tmp_path / "l", **BASE
-    )
+    cfg = TrainConfig(data=corpus, steps=3, router="learned", k_schedule="constant", k=2, out=tmp_path / "l", **BASE)
     data = build_data(cfg)
     seed_everything(cfg.seed)
     initial = SMoEModule(vars(model_config(cfg, data)), {}).model.state_dict()
@@ -162,9 +160,7 @@ def test_dense_to_smoe_fine_tuning_starts_from_the_dense_function(corpus, tmp_pa
 
 
 def test_digits_task_reports_test_accuracy_per_k(tmp_path):
-    res = train(
-        TrainConfig(task="digits", steps=3, out=tmp_path / "d", **{**BASE, "context": 8, "batch_size": 16})
-    )
+    res = train(TrainConfig(task="digits", steps=3, out=tmp_path / "d", **{**BASE, "context": 8, "batch_size": 16}))
     assert len(res.summary["test_accuracy_curve"]) == 4
     assert all(0 <= a <= 1 for a in res.summary["test_accuracy_curve"])
 

@@ -53,7 +53,9 @@ class EvalConfig:
     uniform: bool = field(
         default=False, metadata={"help": "weight all N experts equally (the official dense_moe_flag)"}
     )
-    max_tokens: int = field(default=65536, metadata={"help": "lm: characters evaluated (0 = all)"})
+    max_tokens: int = field(
+        default=0, metadata={"help": "lm: characters evaluated (0 = the run's --val-tokens, or all of --data)"}
+    )
     out: Path | None = field(
         default=None, metadata={"help": "folder for eval.json and self_slimming.png (default RUN/eval)"}
     )
@@ -74,7 +76,7 @@ def _eval_data(cfg: EvalConfig, meta: dict, config: dict):  # noqa: ANN202
     task, ctx = meta["task"], meta["model"]["context"]
     vocab = CharVocab(meta["vocab"]) if meta.get("vocab") else None
     if cfg.data is None:
-        tcfg = TrainConfig(**{**config, "val_tokens": cfg.max_tokens})
+        tcfg = TrainConfig(**{**config, "val_tokens": cfg.max_tokens or config.get("val_tokens", 0)})
         data = build_data(tcfg, vocab)
         return (data.test if data.test is not None else data.val), "test" if data.test is not None else "validation"
     if task == "digits":

@@ -107,7 +107,7 @@ def claim_learned_saturates(
         "learnable SMoE saturates or degrades with more experts at inference (Sec. 4)",
         round(gain_b, 4),
         ok=gain_a > 0 and gain_b <= SATURATE_FRACTION * gain_a,
-        partly=gain_b < gain_a,
+        partly=gain_a > 0 and gain_b < gain_a,
         learned_gain_past_train_k=round(gain_b, 4),
         smoe_gain_train_k_to_N=round(gain_a, 4),
         bar=f"learned gain <= {SATURATE_FRACTION} x SMoE-Dropout gain",
@@ -115,17 +115,21 @@ def claim_learned_saturates(
     )
 
 
-def claim_vs_dense(smoe_at_n: float, dense: float) -> Claim:
-    """SMoE-Dropout at k = N against the dense model of equal parameters and steps (lower BPC is better)."""
+def claim_vs_dense(smoe_at_n: float, dense: float, seeds: int) -> Claim:
+    """SMoE-Dropout at k = N against the dense model of equal parameters and steps (lower BPC is better).
+
+    A comparison of fewer than 3 seeds cannot be more than "partly": seed noise may decide it.
+    """
     return Claim.threshold(
         "char-LM: SMoE-Dropout (k = N) matches or beats the dense model of equal parameters and steps",
         "SMoE-Dropout beats dense training (Table 1: TXL on enwik8, 400k steps)",
         round(smoe_at_n, 4),
-        ok=smoe_at_n <= dense,
+        ok=smoe_at_n <= dense and seeds >= 3,
         partly=smoe_at_n <= dense + DENSE_PARTLY_BPC,
         dense_bpc=round(dense, 4),
         difference=round(smoe_at_n - dense, 4),
-        bar=f"reproduced if <= dense; partly within {DENSE_PARTLY_BPC} bits",
+        seeds=seeds,
+        bar=f"reproduced if <= dense over >= 3 seeds; partly within {DENSE_PARTLY_BPC} bits (or < 3 seeds)",
     )
 
 
@@ -251,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     claims = [
         claim_monotone(ks, smoe, True, "char-LM"),
         claim_learned_saturates(ks, smoe, learned, 2, True, "char-LM"),
-        claim_vs_dense(smoe[-1], float(np.mean(lm["dense"]))),
+        claim_vs_dense(smoe[-1], float(np.mean(lm["dense"])), rc.lm_seeds),
         claim_training_time(float(np.mean(lm["smoe_cpu"])), float(np.mean(lm["dense_cpu"]))),
         claim_monotone(dk, _mean(dg["smoe"]), False, "digits"),
         claim_learned_saturates(dk, _mean(dg["smoe"]), _mean(dg["learned"]), 2, False, "digits"),

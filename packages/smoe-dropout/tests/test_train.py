@@ -170,6 +170,7 @@ def test_ddp_two_cpu_processes_train_and_resume(corpus, tmp_path, tiny):
     run = tmp_path / "ddp"
     base = [sys.executable, "-m", "smoe_dropout.cli", "train", "--data", str(corpus), *tiny]
     base += ["--strategy", "ddp", "--devices", "2", "--device", "cpu", "--steps", "4", "--checkpoint-every", "2"]
+    base += ["--log-every", "1"]
     env = {**os.environ, "ORALS23_THREADS": "1"}  # Lightning's DDP on CPU uses gloo
     first = subprocess.run([*base, "--stop-after", "2", "--out", str(run)], env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -177,6 +178,6 @@ def test_ddp_two_cpu_processes_train_and_resume(corpus, tmp_path, tiny):
     second = subprocess.run([*base, "--resume", "--out", str(run)], env=env, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr[-2000:]
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["steps"] == 4 and len(summary["val_bpc_curve"]) == 4
+    assert summary["steps"] == 4 and summary["world_size"] == 2 and len(summary["val_bpc_curve"]) == 4
     steps = [r["step"] for r in read_metrics(run) if "train_loss" in r]
-    assert steps == [1, 2, 3, 4]
+    assert steps == [1, 2, 3, 4]  # rank 0 logs; the resumed run continued at step 3

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,9 +88,21 @@ def ffn_peak(kind: str, k: int, tokens: int, d: int, d_ff: int, n: int) -> int:
 
 
 def schedule_saving(
-    n: int, d: int, d_ff: int, context: int, batch: int, steps: int, repeats: int, warmup: int, seed: int = 0
+    n: int,
+    d: int,
+    d_ff: int,
+    context: int,
+    batch: int,
+    steps: int,
+    repeats: int,
+    warmup: int,
+    seed: int = 0,
+    rounds: int = 3,
 ) -> dict[str, Any]:
-    """Measured step time at each k of the linear N/2 -> N schedule and of dense; the schedule's total against dense."""
+    """Measured step time at each k of the linear N/2 -> N schedule and of dense; the schedule's total against dense.
+
+    Each variant is timed in ``rounds`` interleaved rounds (median of ``repeats`` each); the median round counts.
+    """
     vocab = 66
     x = torch.randint(1, vocab, (batch, context + 1), generator=torch.Generator().manual_seed(seed))
 
@@ -113,15 +126,20 @@ def schedule_saving(
     ks = sorted({sched(t) for t in range(steps)})
     dense_model, dense_step = stepper("dense")
     moe_model, moe_step = stepper("random")
-    per_k: dict[int, float] = {}
-    t_dense = time_call(dense_step, repeats=repeats, warmup=warmup).median
-    for k in ks:
-        set_top_k(moe_model, k)
-        per_k[k] = time_call(moe_step, repeats=repeats, warmup=warmup).median
+    # interleaved rounds (dense, then every k, again and again): a change of load hits every variant alike
+    medians: dict[int | None, list[float]] = {k: [] for k in [None, *ks]}
+    for _ in range(rounds):
+        medians[None].append(time_call(dense_step, repeats=repeats, warmup=warmup).median)
+        for k in ks:
+            set_top_k(moe_model, k)
+            medians[k].append(time_call(moe_step, repeats=repeats, warmup=warmup).median)
+    t_dense = statistics.median(medians[None])
+    per_k = {k: statistics.median(medians[k]) for k in ks}
     total = sum(per_k[sched(t)] for t in range(steps))
     return {
         "schedule": f"linear {ks[0]} -> {n} over {steps} steps",
         "model": {"d_model": d, "d_ff": d_ff, "n_experts": n, "context": context, "batch": batch, "layers": 2},
+        "rounds": rounds,
         "dense_step_s": t_dense,
         "moe_step_s_by_k": {str(k): v for k, v in per_k.items()},
         "schedule_total_s": total,
@@ -177,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             memory[f"{kind}_k{k}" if kind == "moe" else kind] = rss["delta_mib"]
     d_lm, ff_lm = (64, 512) if args.quick else (128, 2048)
-    saving = schedule_saving(n, d_lm, ff_lm, 64, 16, args.train_steps, args.repeats, args.warmup, args.seed)
+    rounds = 1 if args.quick else 3
+    saving = schedule_saving(n, d_lm, ff_lm, 64, 16, args.train_steps, args.repeats, args.warmup, args.seed, rounds)
     print(
         f"training: linear schedule {saving['schedule']} vs dense: measured saving {saving['saving']:.1%} "
         f"(FFN-FLOPs bound {saving['ffn_flops_saving_bound']:.1%})"

@@ -456,7 +456,12 @@ def train(cfg: TrainConfig, data: TaskData | None = None) -> TrainResult:
             trainer.save_checkpoint(ckpt_dir / f"ckpt-{trainer.global_step:08d}.ckpt")
         seconds = (time.time() - t0, time.process_time() - c0)
         model = module.model.cpu().eval()
-        summary: dict[str, Any] = {"steps": trainer.global_step, "router": mcfg.router, "task": cfg.task}
+        summary: dict[str, Any] = {
+            "steps": trainer.global_step,
+            "router": mcfg.router,
+            "task": cfg.task,
+            "world_size": trainer.world_size,
+        }
         if trainer.is_global_zero and log is not None:
             summary.update(_final_eval(model, data, ks, schedule, mcfg, seconds))
             log.log(trainer.global_step, **{k: v for k, v in summary.items() if k.startswith("val_")})

@@ -85,7 +85,10 @@ def _eval_data(cfg: EvalConfig, meta: dict, config: dict):  # noqa: ANN202
         text = load_text(cfg.data)
         unknown = vocab.unknown(text)  # type: ignore[union-attr]
         if unknown:
-            print(f"note: {unknown} characters of {cfg.data} are not in the model's vocabulary (id 0)", file=sys.stderr)
+            print(
+                f"note: {unknown} character(s) of {cfg.data} not in the model's vocabulary (read as id 0)",
+                file=sys.stderr,
+            )
         limit = max(1, cfg.max_tokens // ctx) if cfg.max_tokens else 0
         return LMWindows(vocab.encode(text), ctx, ctx, limit), str(cfg.data)  # type: ignore[union-attr]
     sentences, labels = load_tsv(cfg.data)

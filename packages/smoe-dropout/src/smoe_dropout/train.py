@@ -27,7 +27,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from orals23_shared.checkpoint import atomic_write_json, latest
 from orals23_shared.cli import UsageError
@@ -46,6 +46,7 @@ from smoe_dropout.data import (
     load_tsv,
     split_text,
 )
+from smoe_dropout.evaluate import default_ks, evaluate, load_run, metric_name
 from smoe_dropout.model import (
     ModelConfig,
     Transformer,
@@ -55,7 +56,6 @@ from smoe_dropout.model import (
     n_experts_of,
     n_params,
     set_top_k,
-    use_top_k,
 )
 from smoe_dropout.schedule import KSchedule
 
@@ -148,12 +148,6 @@ class TrainConfig:
         return KSchedule("linear", self.k_start or max(1, n // 2), self.k_end or n, self.steps, n)
 
 
-def default_ks(n: int) -> list[int]:
-    """1, 2, 4, ... up to N, and N."""
-    ks = [2**i for i in range(n.bit_length()) if 2**i <= n]
-    return ks if ks[-1] == n else [*ks, n]
-
-
 # -- data -----------------------------------------------------------------------------------------------------
 @dataclass
 class TaskData:
@@ -229,38 +223,6 @@ def _loss(model: Transformer, x: Tensor, y: Tensor) -> Tensor:
     if model.cfg.is_lm:
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
     return F.cross_entropy(logits, y)
-
-
-@torch.no_grad()
-def evaluate(
-    model: Transformer, data: Dataset, k: int | None = None, uniform: bool = False, batch_size: int = 256
-) -> dict[str, float]:
-    """Validation metric at k experts (None: the model's current k): bits per char for an LM, else accuracy."""
-    was_training = model.training
-    model.eval()
-    total, count, correct = 0.0, 0, 0
-    try:
-        with use_top_k(model, k, uniform):
-            for x, y in DataLoader(data, batch_size=batch_size, shuffle=False):
-                logits = model(x)
-                if model.cfg.is_lm:
-                    total += float(
-                        F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum")
-                    )
-                    count += y.numel()
-                else:
-                    total += float(F.cross_entropy(logits, y, reduction="sum"))
-                    correct += int((logits.argmax(-1) == y).sum())
-                    count += len(y)
-    finally:
-        model.train(was_training)
-    if model.cfg.is_lm:
-        return {"loss": total / count, "bpc": total / count / math.log(2), "tokens": count}
-    return {"loss": total / count, "accuracy": correct / count, "n": count}
-
-
-def metric_name(model: Transformer) -> str:
-    return "bpc" if model.cfg.is_lm else "accuracy"
 
 
 # -- Lightning ------------------------------------------------------------------------------------------------
@@ -502,20 +464,3 @@ def _final_eval(
     if data.test is not None:
         out[f"test_{name}_curve"] = [evaluate(model, data.test, k)[name] for k in ks]
     return out
-
-
-def load_run(run: str | Path) -> tuple[Transformer, dict[str, Any], dict[str, Any]]:
-    """The trained model of ``run`` (newest checkpoint), its ``model.json`` and its ``config.json``."""
-    run = Path(run)
-    if not run.is_dir():
-        raise UsageError(f"run folder not found: {run}")
-    ckpt = latest(run / "checkpoints", ".ckpt")
-    if ckpt is None or not (run / "model.json").is_file():
-        raise UsageError(f"{run}: not a finished smoe-dropout-train run (no model.json or checkpoints/ckpt-*.ckpt)")
-    meta = json.loads((run / "model.json").read_text())
-    config = json.loads((run / "config.json").read_text())
-    model = Transformer(ModelConfig(**meta["model"]))
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
-    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
-    model.eval()
-    return model, meta, config

@@ -109,8 +109,8 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     cfg = config_from_args(parser, EvalConfig, namespace=ns)
     from orals23_shared.threads import set_threads
-    from smoe_dropout.model import flops_per_token, n_experts_of
     from smoe_dropout.evaluate import default_ks, evaluate, load_run, metric_name
+    from smoe_dropout.model import flops_per_token, n_experts_of
 
     set_threads(cfg.threads)
     model, meta, config = load_run(ns.run)

@@ -8,7 +8,8 @@ run's ``config.json``):
 | arch | mlp (flat x), cnn (images), frozen (embeddings) | gcn |
 | latent_dim / hidden | 32 / 128 (the brief's 64-128-32 MLP) | 64 / 64 |
 | anchors, anchor_mode | 100 stratified (brief) | 300 uniform over training nodes (official) |
-| output_norm (relative head) | layernorm (official configs) | l2 (official graph script) |
+| output_norm (relative head) | layernorm (official configs) | layernorm (the official graph script uses l2;
+  layernorm stitched better on Cora *validation* nodes: 0.87 vs 0.83, native 0.87) |
 | epochs, lr, dropout | 30, 1e-3, 0 | 200, 0.01, 0.5 |
 | test split | 0.4 (the brief's 60/40) | 0.1 (+0.1 validation) |
 """
@@ -76,7 +77,7 @@ class TrainConfig:
         default="l2", metadata={"help": "l2 (with inner: cosine, the paper) | none (inner / sqrt(d))"}
     )
     output_norm: Literal["none", "l2", "layernorm", "batchnorm", "instancenorm"] | None = field(
-        default=None, metadata={"help": "normalisation of r(x) before the decoder (none: layernorm, graphs l2)"}
+        default=None, metadata={"help": "normalisation of r(x) before the decoder (none: layernorm)"}
     )
     quantization: Literal["none", "differentiable_round", "smooth_steps"] = field(
         default="none", metadata={"help": "quantisation of the similarities (official option, off in the paper)"}
@@ -110,7 +111,7 @@ class TrainConfig:
             "hidden": 64 if graph else 128,
             "anchors": 300 if graph else 100,
             "anchor_mode": "uniform" if graph else "stratified",
-            "output_norm": "l2" if graph else "layernorm",
+            "output_norm": "layernorm",
             "epochs": 200 if graph else 30,
             "lr": 0.01 if graph else 1e-3,
             "dropout": 0.5 if graph else 0.0,

@@ -38,6 +38,8 @@ def _one_line_warnings() -> None:
     """Warnings (e.g. more latent dimensions than anchors) as one ``warning: ...`` line on stderr."""
     warnings.formatwarning = lambda message, category, *a, **k: f"warning: {message}\n"  # type: ignore[assignment]
     warnings.simplefilter("default", UserWarning)
+    for noise in (".*torch.jit.script.*", ".*[Ss]parse.*", ".*TypedStorage.*"):  # third-party notices, not the user's
+        warnings.filterwarnings("ignore", message=noise)
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
@@ -165,7 +167,7 @@ class CompareConfig:
     similarity: Literal["inner", "basis_change"] = field(default="inner", metadata={"help": "inner | basis_change"})
     normalization: Literal["l2", "none"] = field(default="l2", metadata={"help": "l2 (cosine, the paper) | none"})
     max_queries: int = field(
-        default=10_000, metadata={"help": "Jaccard/MRR over this many random query rows when N is larger"}
+        default=2_000, metadata={"help": "Jaccard/MRR over this many random query rows (seeded) when N is larger"}
     )
     extended: bool = field(default=False, metadata={"help": "add absolute-space metrics, RBF CKA and sizes"})
     seed: int = field(default=0, metadata={"help": "seed of the anchors (and of the query sample)"})

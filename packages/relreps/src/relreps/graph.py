@@ -9,6 +9,9 @@ L2 normalisation -> Linear(., C), for both heads. Two encoders here:
 * ``gcn2``: the official deep GCN2Conv stack (alpha 0.1, theta 0.5, shared weights, GCN normalisation
   precomputed without self-loops).
 
+Both heads keep the official L2 normalisation of the absolute latent; the relative head's output normalisation is
+a config choice (``layernorm`` by default, see ``relreps.build``).
+
 The anchors are nodes of the same graph: their latents are rows of the same forward pass, detached (the
 official graph script lets the gradient flow through them; the paper's other models and the issue embed
 anchors without gradient, which is what we do).

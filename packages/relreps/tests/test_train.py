@@ -48,6 +48,7 @@ def test_resume_continues_exactly_and_only_runs_the_remaining_steps(tmp_path, mo
     assert len(calls) == total - first  # a fresh restart would run all steps
     assert _weights_close(straight.model, resumed.model)
     assert _metrics(tmp_path / "straight") == _metrics(tmp_path / "resumed")
+    assert resumed.summary.pop("resumed_from_step") == first and straight.summary.pop("resumed_from_step") is None
     assert straight.summary == resumed.summary
 
 
@@ -78,6 +79,7 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(tmp_path):
     done = sorted(p.name for p in (killed / "checkpoints").glob("ckpt-*.ckpt"))
     assert done and done[-1] < "ckpt-00000058.ckpt"
     resumed = train(_cfg(killed, epochs=2, checkpoint_every=10, threads=1, resume=True))
+    assert resumed.summary["resumed_from_step"] == int(done[-1][5:13])
     straight = train(_cfg(tmp_path / "straight", epochs=2, checkpoint_every=10, threads=1))
     assert _weights_close(straight.model, resumed.model)
     assert _metrics(killed) == _metrics(tmp_path / "straight")

@@ -53,8 +53,10 @@ class TrainConfig:
     task: Literal["classify", "autoencode"] = field(default="classify", metadata={"help": "classify | autoencode"})
     dataset: Dataset = field(
         default="digits",
-        metadata={"help": "digits (bundled) | npz (--data x/y arrays) | embeddings (--data E.npy --labels y.npy) | "
-        "cora | citeseer | pubmed (Planetoid raw files in --data, else the team data folder)"},
+        metadata={
+            "help": "digits (bundled) | npz (--data x/y arrays) | embeddings (--data E.npy --labels y.npy) | "
+            "cora | citeseer | pubmed (Planetoid raw files in --data, else the team data folder)"
+        },
     )
     data: Path | None = field(default=None, metadata={"help": "data file or folder for npz, embeddings, Planetoid"})
     labels: Path | None = field(default=None, metadata={"help": "labels .npy (N,) for --dataset embeddings"})

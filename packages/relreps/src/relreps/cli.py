@@ -67,7 +67,9 @@ class StitchConfig:
     """``relreps-stitch``: two runs, or two embedding files of the same samples plus labels."""
 
     labels: Path | None = field(default=None, metadata={"help": "labels .npy (N,), required with two .npy files"})
-    anchors: int | None = field(default=None, metadata={"help": "anchors K for .npy files (none: min(300, train rows))"})
+    anchors: int | None = field(
+        default=None, metadata={"help": "anchors K for .npy files (none: min(300, train rows))"}
+    )
     anchor_mode: Literal["uniform", "stratified", "fps"] = field(default="uniform", metadata={"help": "anchor choice"})
     anchor_ids: Path | None = field(
         default=None, metadata={"help": "anchor rows: one index a line, or 'i_a i_b' (parallel anchors)"}

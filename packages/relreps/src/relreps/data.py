@@ -169,7 +169,9 @@ def load_npz(
         xt = xt.reshape(len(xt), -1)
     split = split_indices(len(xt), y, split_seed, test_fraction, val_fraction)
     n_classes = int(y.max()) + 1 if y is not None else 0
-    return SampleData(xt, None if y is None else torch.from_numpy(y), split, path.stem, "image" if image else "tabular", n_classes)
+    return SampleData(
+        xt, None if y is None else torch.from_numpy(y), split, path.stem, "image" if image else "tabular", n_classes
+    )
 
 
 def read_npy(path: str | os.PathLike, what: str = "embeddings") -> np.ndarray:
@@ -243,7 +245,9 @@ def find_planetoid_dir(name: str, folder: str | os.PathLike | None = None) -> Pa
         if all((c / f"ind.{name}.{f}").is_file() for f in _PLANETOID_FILES):
             return c
     if folder is None:
-        raise UsageError(f"no local {name} files: pass --data FOLDER holding ind.{name}.{{x,tx,allx,y,ty,ally,graph,test.index}}")
+        raise UsageError(
+            f"no local {name} files: pass --data FOLDER holding ind.{name}.{{x,tx,allx,y,ty,ally,graph,test.index}}"
+        )
     missing = [f"ind.{name}.{f}" for f in _PLANETOID_FILES if not (Path(folder) / f"ind.{name}.{f}").is_file()]
     raise UsageError(f"{folder}: missing Planetoid file(s) {', '.join(missing)}")
 

@@ -82,7 +82,9 @@ def neighbourhood_metrics(
     return float(jaccard.mean()), float(rr.mean())
 
 
-def jaccard_at_k(a: np.ndarray | Tensor, b: np.ndarray | Tensor, k: int = 10, queries: np.ndarray | None = None) -> float:
+def jaccard_at_k(
+    a: np.ndarray | Tensor, b: np.ndarray | Tensor, k: int = 10, queries: np.ndarray | None = None
+) -> float:
     """Mean Jaccard index of the k-neighbourhoods of ``b_i`` and of ``a_i``, both searched among the rows of ``b``."""
     return neighbourhood_metrics(a, b, k, queries)[0]
 

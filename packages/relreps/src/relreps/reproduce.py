@@ -251,7 +251,10 @@ def run_experiments(quick: bool, seed: int, out: Path, log: Any = print) -> tupl
         log(f"digits {head}: trained {len(seeds)} models")
     st = {h: _stitch_arm(arms[h], digits) for h in arms}
     sim = {h: _similarity(arms[h], digits) for h in arms}
-    results["digits"] = {"stitching": st, "similarity": {h: {k: v for k, v in sim[h].items() if k != "per_sample"} for h in sim}}
+    results["digits"] = {
+        "stitching": st,
+        "similarity": {h: {k: v for k, v in sim[h].items() if k != "per_sample"} for h in sim},
+    }
     rel_native, rel_st = _ms(st["relative"]["native"]), _ms(st["relative"]["stitched"])
     abs_native, abs_st = _ms(st["absolute"]["native"]), _ms(st["absolute"]["stitched"])
     claims += [
@@ -323,11 +326,16 @@ def run_experiments(quick: bool, seed: int, out: Path, log: Any = print) -> tupl
         garms = {h: [_fit(replace(gcfg, head=h, seed=s), gdata) for s in seeds] for h in ("relative", "absolute")}
         gst = {h: _stitch_arm(garms[h], gdata) for h in garms}
         gsim = {h: _similarity(garms[h], gdata) for h in garms}
-        graph_results[name] = {"stitching": gst, "similarity": {h: {k: v for k, v in gsim[h].items() if k != "per_sample"} for h in gsim}}
+        graph_results[name] = {
+            "stitching": gst,
+            "similarity": {h: {k: v for k, v in gsim[h].items() if k != "per_sample"} for h in gsim},
+        }
         label = f"{name.capitalize()} GCN"
         g_native, g_st = _ms(gst["relative"]["native"])[0], _ms(gst["relative"]["stitched"])[0]
         claims += [
-            claim_similarity(label, _ms(gsim["relative"]["mean_cosine"])[0], _ms(gsim["absolute"]["mean_cosine"])[0], None),
+            claim_similarity(
+                label, _ms(gsim["relative"]["mean_cosine"])[0], _ms(gsim["absolute"]["mean_cosine"])[0], None
+            ),
             claim_stitching(label, g_native, g_st),
             claim_equal_accuracy(label, g_native, _ms(gst["absolute"]["native"])[0]),
         ]
@@ -356,9 +364,21 @@ def _plots(results: dict[str, Any], out: Path, digits: SampleData) -> list[Path]
     colors = ["#1f77b4", "#aec7e8", "#d62728", "#ff9896"]
     width = 0.18
     for gi, (_, st) in enumerate(groups):
-        vals = [st["relative"]["native"], st["relative"]["stitched"], st["absolute"]["native"], st["absolute"]["stitched"]]
+        vals = [
+            st["relative"]["native"],
+            st["relative"]["stitched"],
+            st["absolute"]["native"],
+            st["absolute"]["stitched"],
+        ]
         for k, v in enumerate(vals):
-            ax.bar(gi + (k - 1.5) * width, np.mean(v), width, yerr=np.std(v), color=colors[k], label=labels[k] if gi == 0 else None)
+            ax.bar(
+                gi + (k - 1.5) * width,
+                np.mean(v),
+                width,
+                yerr=np.std(v),
+                color=colors[k],
+                label=labels[k] if gi == 0 else None,
+            )
     cd = results["cross_domain"]
     gi = len(groups)
     ax.bar(gi - 0.5 * width, cd["relative"], width, color=colors[1])

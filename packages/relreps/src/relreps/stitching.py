@@ -42,7 +42,9 @@ def stitched_forward(decoder_model: LatentModel, encoder_model: LatentModel, inp
     if decoder_model.is_relative:
         n_dec = decoder_model.projection.n_anchors  # type: ignore[union-attr]
         if anchors is None or anchors.shape[0] != n_dec:
-            raise UsageError(f"the decoder reads {n_dec} anchors but the encoder has {None if anchors is None else anchors.shape[0]}")
+            raise UsageError(
+                f"the decoder reads {n_dec} anchors but the encoder has {None if anchors is None else anchors.shape[0]}"
+            )
     else:
         d_dec = _abs_in_features(decoder_model)
         if d_dec is not None and z.shape[1] != d_dec:
@@ -66,7 +68,9 @@ def stitch_outputs(decoder_model: LatentModel, encoder_model: LatentModel, data:
     x = data.x[torch.as_tensor(getattr(data.split, part))]
     ctx = encoder_model.cached_anchors() if isinstance(encoder_model, RelativeModel) else _Null()
     with ctx:
-        return torch.cat([stitched_forward(decoder_model, encoder_model, x[s : s + 2048]) for s in range(0, len(x), 2048)])
+        return torch.cat(
+            [stitched_forward(decoder_model, encoder_model, x[s : s + 2048]) for s in range(0, len(x), 2048)]
+        )
 
 
 class _Null:
@@ -111,7 +115,9 @@ def stitch_runs(run_a: str | Path, run_b: str | Path) -> dict[str, Any]:
         b.cfg.dataset, b.cfg.data, b.cfg.split_seed, b.cfg.test_fraction)  # fmt: skip
     if a.cfg.head == "relative":
         if len(a.anchor_ids) != len(b.anchor_ids):  # type: ignore[arg-type]
-            raise UsageError(f"the runs use {len(a.anchor_ids)} and {len(b.anchor_ids)} anchors: stitching needs the same anchors")  # type: ignore[arg-type]
+            raise UsageError(
+                f"the runs use {len(a.anchor_ids)} and {len(b.anchor_ids)} anchors: stitching needs the same anchors"
+            )  # type: ignore[arg-type]
         if same_data and not np.array_equal(a.anchor_ids, b.anchor_ids):  # type: ignore[arg-type]
             warnings.warn("the two runs use different anchor samples: zero-shot stitching needs shared anchors "
                           "(train both with the same --anchor-seed / --anchor-ids)", stacklevel=2)  # fmt: skip
@@ -121,7 +127,11 @@ def stitch_runs(run_a: str | Path, run_b: str | Path) -> dict[str, Any]:
     for enc_name, dec_name, enc, dec in (("A", "A", a, a), ("B", "A", b, a), ("B", "B", b, b), ("A", "B", a, b)):
         value = score(stitch_outputs(dec.model, enc.model, enc.data), enc.data, "test", task)
         kind = "native" if enc_name == dec_name else "stitched"
-        rows.append(StitchRow(enc_name, dec_name, kind, value if key == "relative" else None, value if key == "absolute" else None))
+        rows.append(
+            StitchRow(
+                enc_name, dec_name, kind, value if key == "relative" else None, value if key == "absolute" else None
+            )
+        )
     return {
         "metric": "mse" if task == "autoencode" else "accuracy",
         "head": a.cfg.head,
@@ -131,7 +141,9 @@ def stitch_runs(run_a: str | Path, run_b: str | Path) -> dict[str, Any]:
 
 
 def _embedding_data(table: np.ndarray, y: np.ndarray, split) -> SampleData:  # noqa: ANN001
-    return SampleData(torch.arange(len(table)), torch.from_numpy(y), split, "embeddings", "embeddings", int(y.max()) + 1, table)
+    return SampleData(
+        torch.arange(len(table)), torch.from_numpy(y), split, "embeddings", "embeddings", int(y.max()) + 1, table
+    )
 
 
 def stitch_embeddings(

@@ -92,7 +92,9 @@ class RelRepsModule(L.LightningModule):
 
 
 @torch.no_grad()
-def evaluate(model: LatentModel, data: Any, part: str, task: str = "classify", batch_size: int = 2048) -> dict[str, float]:
+def evaluate(
+    model: LatentModel, data: Any, part: str, task: str = "classify", batch_size: int = 2048
+) -> dict[str, float]:
     """Accuracy and loss (classification) or MSE (autoencoding) on a split, in eval mode."""
     was_training = model.training
     model.eval()
@@ -138,7 +140,7 @@ class _EpochLog(L.Callback):
         if self.logger is not None and trainer.is_global_zero and complete:
             train_key = "train_mse" if self.task == "autoencode" else "train_loss"
             record = {train_key: run["sum"] / max(1, run["count"])}
-            if len(getattr(self.data[1] if isinstance(self.data, tuple) else self.data.split, "val")):
+            if len((self.data[1] if isinstance(self.data, tuple) else self.data.split).val):
                 record.update({f"val_{k}": v for k, v in evaluate(module.model, self.data, "val", self.task).items()})
             self.logger.log(trainer.global_step, epoch=trainer.current_epoch, **record)
 
@@ -232,9 +234,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     if worker:
         run, resumed = Path(cfg.out), cfg.resume
     else:
-        run, resumed = prepare_run_dir(
-            cfg.out, asdict(cfg), resume=cfg.resume, overwrite=cfg.overwrite, seed=cfg.seed
-        )
+        run, resumed = prepare_run_dir(cfg.out, asdict(cfg), resume=cfg.resume, overwrite=cfg.overwrite, seed=cfg.seed)
     ckpt_dir = run / "checkpoints"
     ckpt = latest(ckpt_dir, ".ckpt") if resumed else None
     seed_everything(cfg.seed)
@@ -256,6 +256,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         trainer = make_trainer(cfg, callbacks, [plugin])
         trainer.fit(module, loader, ckpt_path=str(ckpt) if ckpt is not None else None)
         summary: dict[str, Any] = {"steps": trainer.global_step, "epochs": trainer.current_epoch}
+        summary["resumed_from_step"] = _step_of(ckpt) if ckpt is not None else None
         model = module.model.cpu()
         if graph:
             data = (data[0].cpu(), data[1])

@@ -39,7 +39,7 @@ def frozen():
         return SampleData(torch.arange(len(table)), d.y, d.split, "e", "embeddings", 10, table)
 
     cfg = TrainConfig(
-        dataset="embeddings", data="a.npy", labels="y.npy", anchors=64, epochs=8, batch_size=64, quiet=True
+        dataset="embeddings", data="a.npy", labels="y.npy", anchors=64, epochs=5, batch_size=64, lr=1e-2, quiet=True
     )
     a, b = space(table_a), space(table_b)
     ids = np.sort(np.random.default_rng(1).choice(d.split.train, 64, replace=False))

@@ -104,7 +104,7 @@ def test_stitch_cli_on_two_runs(tmp_path, capsys):
 
     for seed in (0, 1):
         code, _, err = run(
-            train_main, ["--out", tmp_path / f"r{seed}", "--seed", seed, "--epochs", "3", "--quiet"], capsys
+            train_main, ["--out", tmp_path / f"r{seed}", "--seed", seed, "--epochs", "1", "--quiet"], capsys
         )
         assert code == 0, err
     code, out, err = run(stitch_main, [tmp_path / "r0", tmp_path / "r1", "--json"], capsys)
@@ -150,6 +150,7 @@ def test_compare_cli_contract_and_bad_input(digit_spaces, tmp_path, capsys):
         ([f / "a.npy", tmp_path / "nan.npy"], "NaN or inf (first in row 7)"),
         ([f / "a.npy", f / "y.npy"], "must be a 2-D array"),
         ([f / "a.npy", tmp_path / "none.npy"], "not found"),
+        ([f / "a.npy", tmp_path / "ids.txt"], "not a .npy file"),
         ([f / "a.npy", f / "b.npy", "--anchors", "5000"], "asked for 5000 anchors"),
         ([f / "a.npy", f / "b.npy", "--anchor-ids", tmp_path / "badids.txt"], "badids.txt:3: not an integer"),
         ([f / "a.npy", f / "b.npy", "--anchor-ids", tmp_path / "farids.txt"], "anchor index 99999 is out of range"),

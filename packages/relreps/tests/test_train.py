@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from orals23_shared.paths import require_shared_data
-from relreps.build import TrainConfig
+from relreps.build import TrainConfig, build_data
 from relreps.cli import train_main
 from relreps.train import RelRepsModule, load_run, train
 
@@ -110,9 +110,15 @@ def test_npz_data_and_bad_inputs(tmp_path, capsys):
     np.savez(tmp_path / "gap.npz", x=rng.normal(size=(60, 6)), y=np.where(np.arange(60) % 2, 2, 0))
     np.savez(tmp_path / "noy.npz", x=rng.normal(size=(60, 6)))
     np.save(tmp_path / "emb.npy", rng.normal(size=(60, 6)).astype(np.float32))
-    code, out, err = run(train_main, ["--dataset", "npz", "--data", tmp_path / "ok.npz", "--anchors", "30",
+    code, out, err = run(train_main, ["--dataset", "npz", "--data", tmp_path / "ok.npz", "--latent-dim", "8",
                                       "--out", tmp_path / "ok", "--epochs", "2", "--quiet"], capsys)  # fmt: skip
     assert code == 0, err
+    config = json.loads((tmp_path / "ok" / "config.json").read_text())
+    anchors = json.loads((tmp_path / "ok" / "anchors.json").read_text())["anchor_ids"]
+    assert config["anchors"] is None and len(anchors) == 60  # 120 rows, 60 in training: all of them are anchors
+    data = build_data(TrainConfig(dataset="npz", data=tmp_path / "ok.npz"))
+    train_x = data.x[torch.as_tensor(data.split.train)]
+    torch.testing.assert_close(train_x.mean(0), torch.zeros(6), atol=1e-5, rtol=0)  # z-scored on the training split
     cases = [
         (["--dataset", "npz"], "needs --data"),
         (["--dataset", "npz", "--data", tmp_path / "missing.npz"], "not found"),

@@ -8,6 +8,8 @@ run's ``config.json``):
 | arch | mlp (flat x), cnn (images), frozen (embeddings) | gcn |
 | latent_dim / hidden | 32 / 128 (the brief's 64-128-32 MLP) | 64 / 64 |
 | anchors, anchor_mode | 100 stratified (brief) | 300 uniform over training nodes (official) |
+| (anchors) | at most the training samples | at most the training nodes |
+| features | npz tabular: z-scored with training statistics (``--no-standardize``) | row-normalised |
 | output_norm (relative head) | layernorm (official configs) | layernorm (the official graph script uses l2;
   layernorm stitched better on Cora *validation* nodes: 0.87 vs 0.83, native 0.87) |
 | epochs, lr, dropout | 30, 1e-3, 0 | 200, 0.01, 0.5 |
@@ -68,7 +70,12 @@ class TrainConfig:
     hidden: int | None = field(default=None, metadata={"help": "hidden width (none: 128, graphs 64)"})
     gcn2_layers: int = field(default=32, metadata={"help": "GCN2Conv layers of --arch gcn2 (official 32)"})
     decoder_hidden: int = field(default=0, metadata={"help": "classifier hidden Tanh layer (0 = linear head)"})
-    anchors: int | None = field(default=None, metadata={"help": "number of anchors K (none: 100, graphs 300)"})
+    anchors: int | None = field(
+        default=None, metadata={"help": "number of anchors K (none: 100, graphs 300; at most the training samples)"}
+    )
+    standardize: bool = field(
+        default=True, metadata={"help": "npz tabular data: z-score the features with training-split statistics"}
+    )
     anchor_mode: Literal["stratified", "uniform", "fps"] | None = field(
         default=None, metadata={"help": "anchor choice from the training split (none: stratified, graphs uniform)"}
     )
@@ -111,7 +118,6 @@ class TrainConfig:
         defaults: dict[str, Any] = {
             "latent_dim": 64 if graph else 32,
             "hidden": 64 if graph else 128,
-            "anchors": 300 if graph else 100,
             "anchor_mode": "uniform" if graph else "stratified",
             "output_norm": "layernorm",
             "epochs": 200 if graph else 30,
@@ -126,7 +132,7 @@ class TrainConfig:
             self.arch = "gcn" if graph else ("frozen" if self.dataset == "embeddings" else "mlp")
         checks = [
             (self.latent_dim >= 1 and self.hidden >= 1, "--latent-dim and --hidden must be >= 1"),
-            (self.anchors >= 1, f"--anchors must be >= 1, got {self.anchors}"),
+            (self.anchors is None or self.anchors >= 1, f"--anchors must be >= 1, got {self.anchors}"),
             (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
             (self.max_steps == -1 or self.max_steps >= 1, "--max-steps must be -1 or >= 1"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
@@ -161,7 +167,11 @@ def build_data(cfg: TrainConfig) -> Any:
     if cfg.dataset == "digits":
         return load_digits(image=cfg.arch == "cnn", **split)
     if cfg.dataset == "npz":
-        return load_npz(cfg.data, need_labels=need_labels, image=cfg.arch == "cnn" or None, **split)  # type: ignore[arg-type]
+        data = load_npz(cfg.data, need_labels=need_labels, image=cfg.arch == "cnn" or None, **split)  # type: ignore[arg-type]
+        if cfg.standardize and data.kind == "tabular":
+            train = data.x[torch.as_tensor(data.split.train)]
+            data.x = (data.x - train.mean(0)) / train.std(0).clamp_min(1e-8)
+        return data
     return load_embeddings(cfg.data, cfg.labels, **split)  # type: ignore[arg-type]
 
 
@@ -181,18 +191,27 @@ def choose_anchors(cfg: TrainConfig, data: Any) -> np.ndarray:
             raise UsageError(f"{cfg.anchor_ids}: training takes one anchor index per line (this model's own rows)")
         parallel.check(n, n)
         ids = parallel.ids_a
-        if len(ids) != cfg.anchors:
+        if cfg.anchors is not None and len(ids) != cfg.anchors:
             raise UsageError(f"{cfg.anchor_ids} lists {len(ids)} anchors but --anchors is {cfg.anchors}")
         return ids
     mode = cfg.anchor_mode
     if mode == "stratified" and labels is None:
         raise UsageError("stratified anchors need labels; pass --anchor-mode uniform or fps")
-    return select_anchors(mode, cfg.anchors, cfg.anchor_seed, n, labels, features, pool, num_classes)  # type: ignore[arg-type]
+    if cfg.anchors is None and len(pool) <= default_anchors(cfg):
+        return np.sort(np.asarray(pool))  # a small training split: every training sample is an anchor
+    k = cfg.anchors if cfg.anchors is not None else default_anchors(cfg)
+    return select_anchors(mode, k, cfg.anchor_seed, n, labels, features, pool, num_classes)  # type: ignore[arg-type]
 
 
-def _projection(cfg: TrainConfig) -> RelativeProjection:
+def default_anchors(cfg: TrainConfig) -> int:
+    """K when ``--anchors`` is not given: 100 (brief, sample data) or 300 (official graphs), capped by the
+    training samples."""
+    return 300 if is_graph(cfg) else 100
+
+
+def _projection(cfg: TrainConfig, k: int) -> RelativeProjection:
     return RelativeProjection(
-        cfg.anchors,  # type: ignore[arg-type]
+        k,
         similarity=cfg.similarity,
         normalization=cfg.normalization,
         output_norm=cfg.output_norm,  # type: ignore[arg-type]
@@ -206,7 +225,8 @@ def build_model(cfg: TrainConfig, data: Any, anchor_ids: np.ndarray | None) -> L
     relative = cfg.head == "relative"
     if relative and anchor_ids is None:
         raise ValueError("a relative head needs anchor ids")
-    d, h, k = cfg.latent_dim, cfg.hidden, cfg.anchors
+    d, h = cfg.latent_dim, cfg.hidden
+    k = len(anchor_ids) if anchor_ids is not None else 0
     if is_graph(cfg):
         from relreps.graph import GCN2Encoder, GCNEncoder, GraphModel
 
@@ -224,7 +244,7 @@ def build_model(cfg: TrainConfig, data: Any, anchor_ids: np.ndarray | None) -> L
         return GraphModel(
             enc,
             dec,
-            _projection(cfg) if relative else None,
+            _projection(cfg, k) if relative else None,
             torch.as_tensor(anchor_ids) if relative else None,
             abs_norm=output_norm_layer("l2", d),  # type: ignore[arg-type]
         )
@@ -251,7 +271,7 @@ def build_model(cfg: TrainConfig, data: Any, anchor_ids: np.ndarray | None) -> L
     else:
         dec = MLPDecoder(rep_dim, h, shape)  # type: ignore[arg-type]
     anchors = data.x[torch.as_tensor(anchor_ids)] if relative else None
-    return RelativeModel(enc, dec, _projection(cfg) if relative else None, anchors)
+    return RelativeModel(enc, dec, _projection(cfg, k) if relative else None, anchors)
 
 
 def config_from_run(run: str | os.PathLike) -> TrainConfig:

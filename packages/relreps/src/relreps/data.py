@@ -174,11 +174,18 @@ def load_npz(
     )
 
 
+def _check_npy_magic(path: Path) -> None:
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise UsageError(f"{path}: not a .npy file (expected NumPy's binary format, as written by numpy.save)")
+
+
 def read_npy(path: str | os.PathLike, what: str = "embeddings") -> np.ndarray:
     """A 2-D finite float array from ``.npy`` (N x D), with one-line errors."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{what} file not found: {path}")
+    _check_npy_magic(path)
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as e:
@@ -202,6 +209,7 @@ def read_labels(path: str | os.PathLike, n: int) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"labels file not found: {path}")
+    _check_npy_magic(path)
     try:
         y = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as e:
@@ -236,6 +244,8 @@ def find_planetoid_dir(name: str, folder: str | os.PathLike | None = None) -> Pa
     candidates = []
     if folder is not None:
         folder = Path(folder)
+        if not folder.is_dir():
+            raise UsageError(f"Planetoid folder not found: {folder}")
         candidates = [folder, folder / "raw", folder / name, folder / name.capitalize() / "raw"]
     else:
         found = shared_data_dir(name)

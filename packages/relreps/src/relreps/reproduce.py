@@ -209,6 +209,13 @@ def _similarity(models: list[LatentModel], data: Any) -> dict[str, Any]:
     return out
 
 
+def _similarity_details(claim: Claim, sim: dict[str, Any]) -> None:
+    """Jaccard@10, MRR and linear CKA of both heads beside the mean cosine (means over seed pairs)."""
+    for head in ("relative", "absolute"):
+        for key in ("jaccard@10", "mrr", "cka_linear"):
+            claim.details[f"{key}_{head}"] = round(_ms(sim[head][key])[0], 4)
+
+
 def _ms(values: Sequence[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values))
 
@@ -263,6 +270,7 @@ def run_experiments(quick: bool, seed: int, out: Path, log: Any = print) -> tupl
         claim_similarity("Digits MLP", _ms(sim["relative"]["mean_cosine"])[0], _ms(sim["absolute"]["mean_cosine"])[0]),
         claim_equal_accuracy("Digits MLP", rel_native[0], abs_native[0]),
     ]
+    _similarity_details(claims[-2], sim)
     for c, extra in zip(claims[-4:], (rel_st, abs_st, None, abs_native)):
         if extra is not None:
             c.details["std"] = round(extra[1], 4)
@@ -340,6 +348,7 @@ def run_experiments(quick: bool, seed: int, out: Path, log: Any = print) -> tupl
             claim_equal_accuracy(label, g_native, _ms(gst["absolute"]["native"])[0]),
         ]
         claims[-2].details["absolute_stitched"] = round(_ms(gst["absolute"]["stitched"])[0], 4)
+        _similarity_details(claims[-3], gsim)
         log(f"{name}: done")
     results["graphs"] = graph_results
     results["_per_sample_cosine"] = {h: sim[h]["per_sample"] for h in sim}

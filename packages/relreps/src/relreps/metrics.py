@@ -72,8 +72,8 @@ def neighbourhood_metrics(
     if len(q) == 0:
         return float("nan"), float("nan")
     tb = _t(b)
-    target = cosine_topk(tb[q], tb, k)
-    retrieved = cosine_topk(_t(a)[q], tb, k)
+    both = cosine_topk(torch.cat([tb[q], _t(a)[q]]), tb, k)  # one pass over B for both query sets
+    target, retrieved = both[: len(q)], both[len(q) :]
     inter = (target[:, :, None] == retrieved[:, None, :]).any(-1).sum(1).double()  # top-k rows hold distinct ids
     jaccard = inter / (2 * target.shape[1] - inter)
     match = retrieved == q.to(retrieved.device)[:, None]
@@ -96,10 +96,12 @@ def mrr_at_k(a: np.ndarray | Tensor, b: np.ndarray | Tensor, k: int = 10, querie
 
 def mean_cosine(a: np.ndarray | Tensor, b: np.ndarray | Tensor) -> float:
     """Mean over rows of cos(a_i, b_i); the spaces must have the same dimension."""
-    ta, tb = _t(a, torch.float64), _t(b, torch.float64)
+    ta, tb = _t(a), _t(b)
     if ta.shape != tb.shape:
         raise ValueError(f"mean cosine needs spaces of the same shape, got {tuple(ta.shape)} and {tuple(tb.shape)}")
-    return float(F.cosine_similarity(ta, tb, dim=-1).mean())
+    if ta.numel() <= 1 << 22:  # small: all in float64; large: float32 cosines, float64 mean
+        ta, tb = ta.double(), tb.double()
+    return float(F.cosine_similarity(ta, tb, dim=-1).double().mean())
 
 
 def linear_cka(a: np.ndarray | Tensor, b: np.ndarray | Tensor) -> float:

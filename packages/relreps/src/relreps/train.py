@@ -98,21 +98,23 @@ def evaluate(
     """Accuracy and loss (classification) or MSE (autoencoding) on a split, in eval mode."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device  # during training the model may sit on a GPU, the data on the CPU
     try:
         if isinstance(data, tuple):  # (graph, split)
             graph, split = data
-            idx = torch.as_tensor(getattr(split, part))
+            graph = graph.to(device)
+            idx = torch.as_tensor(getattr(split, part), device=device)
             out = model(graph)[idx]
             y = graph.y[idx]
             return {"acc": float((out.argmax(1) == y).double().mean()), "loss": float(F.cross_entropy(out, y))}
         idx = torch.as_tensor(getattr(data.split, part))
-        x = data.x[idx]
+        x = data.x[idx].to(device)
         ctx = model.cached_anchors() if isinstance(model, RelativeModel) else _null()
         with ctx:
             out = torch.cat([model(x[s : s + batch_size]) for s in range(0, len(x), batch_size)])
         if task == "autoencode":
             return {"mse": float(F.mse_loss(out, x))}
-        y = data.y[idx]
+        y = data.y[idx].to(device)
         return {"acc": float((out.argmax(1) == y).double().mean()), "loss": float(F.cross_entropy(out, y))}
     finally:
         model.train(was_training)

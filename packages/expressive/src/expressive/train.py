@@ -65,13 +65,13 @@ class TrainConfig:
         },
     )
     dim: int = field(default=32, metadata={"help": "embedding dimension d (paper: 500 on WN18RR)"})
-    epochs: int = field(default=100, metadata={"help": "training epochs (paper: up to 1000 with early stopping)"})
-    batch_size: int = field(default=512, metadata={"help": "positive triples per step (paper: 512 on WN18RR)"})
-    negatives: int = field(default=32, metadata={"help": "negatives per positive (paper: 100 on WN18RR)"})
+    epochs: int = field(default=50, metadata={"help": "training epochs (paper: up to 1000 with early stopping)"})
+    batch_size: int = field(default=128, metadata={"help": "positive triples per step (paper: 512 on WN18RR)"})
+    negatives: int = field(default=16, metadata={"help": "negatives per positive (paper: 100 on WN18RR)"})
     sampler: Literal["uniform", "bernoulli"] = field(default="uniform", metadata={"help": "corrupted side"})
     margin: float = field(default=3.0, metadata={"help": "NSSA margin gamma (paper: 3 on WN18RR)"})
     temperature: float = field(default=2.0, metadata={"help": "NSSA adversarial temperature alpha (paper: 2)"})
-    lr: float = field(default=1e-2, metadata={"help": "Adam learning rate (paper: 1e-3 at d=500)"})
+    lr: float = field(default=0.05, metadata={"help": "Adam learning rate (paper: 1e-3 at d=500 and 1000 epochs)"})
     p: int | None = field(
         default=None, metadata={"help": "norm order; none = the model's (ExpressivE/BoxE 2, TransE/RotatE 1)"}
     )

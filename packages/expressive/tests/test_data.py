@@ -101,7 +101,7 @@ def test_synthetic_kg_plants_composition_and_hierarchy(tmp_path):
     assert by_rel[2] == {(x, z) for x, y in by_rel[0] for z in succ.get(y, ())}  # r3 = r1 o r2 exactly
     assert by_rel[3] <= by_rel[4]  # r4 => r5
     train = {tuple(map(int, t)) for t in kg.train}
-    for h, r, t in syn.groups["hierarchy"]:
+    for h, _r, t in syn.groups["hierarchy"]:
         assert (h, 3, t) in train and (h, 4, t) not in train
     for h, r, t in syn.groups["composition"]:
         assert r == 2 and (h, r, t) not in train

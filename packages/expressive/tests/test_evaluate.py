@@ -61,7 +61,7 @@ def test_ties_get_the_mean_rank():
         model.entity.weight.zero_()
     filt = FilterIndex(known)
     ranks = filtered_ranks(model, test, filt, "tail", compile="off")
-    for (h, r, t), rank in zip(test, ranks):
+    for (h, r, _t), rank in zip(test, ranks):
         others = 25 - len(filt.known(int(h), int(r), "tail"))  # candidates left besides the true tail
         assert rank == pytest.approx(1 + others / 2)
 

@@ -128,7 +128,7 @@ def _pykeen_eval(model, kg, test: np.ndarray, batch_size: int) -> tuple[dict, fl
     res = ev.evaluate(
         model,
         torch.as_tensor(test),
-        additional_filtered_triples=[torch.as_tensor(kg.train), torch.as_tensor(kg.valid)],
+        additional_filter_triples=[torch.as_tensor(kg.train), torch.as_tensor(kg.valid)],
         batch_size=batch_size,
         use_tqdm=False,
     )

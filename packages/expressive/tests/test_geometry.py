@@ -168,6 +168,7 @@ def test_all_entity_scores_equal_triple_scores(name):
             assert torch.allclose(model.score_all(t, r, "head", chunk), heads, atol=1e-5), (name, kw)
 
 
+@torch.no_grad()
 def test_rotate_and_transe_closed_forms():
     rot = build_model("rotate", 4, 1, 2)
     with torch.no_grad():

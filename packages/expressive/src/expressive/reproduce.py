@@ -215,6 +215,9 @@ def _claims(syn: dict, wn: dict | None, quick: bool) -> list[Claim]:
             partly=i_mean >= 0.5,
             std=round(i_std, 3),
             per_coordinate=round(float(np.mean([g["inside"]["per_coordinate"] for g in syn["geometry"]])), 3),
+            train_r5_pairs_inside=round(
+                float(np.mean([g["inside"].get("train_r5_all_coordinates", 0.0) for g in syn["geometry"]])), 3
+            ),
         )
     )
     comp = [r["composition"]["mrr"] for r in rows["expressive"]]

@@ -1,0 +1,1 @@
+"""GD-WL and Graphormer-GD."""

@@ -197,14 +197,21 @@ class GDModule(L.LightningModule):
         self.save_hyperparameters()
         self.model = GraphModel(ModelConfig(**model_cfg), **heads)
         self.task = task
+        self.epoch_loss, self.epoch_graphs = 0.0, 0
 
     def forward(self, batch):  # noqa: ANN001, ANN201
         return self.model(batch)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:  # noqa: ANN001
         loss = task_loss(self.model(batch), batch, self.task)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=batch.num_graphs, sync_dist=True)
+        self.epoch_loss += float(loss.detach()) * batch.num_graphs
+        self.epoch_graphs += batch.num_graphs
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        # the running epoch mean lives in the checkpoint, so a run resumed mid-epoch logs the same mean
+        if self.trainer.global_step <= self.trainer.current_epoch * int(self.trainer.num_training_batches):
+            self.epoch_loss, self.epoch_graphs = 0.0, 0
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams
@@ -221,31 +228,62 @@ class GDModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["rng"] = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+        # tensors and plain ints only, so that Lightning's weights-only loading accepts them
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
+        version, state, py_gauss = random.getstate()
+        checkpoint["rng"] = {
+            "torch": torch.get_rng_state(),
+            "numpy": [torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+            "python": [int(version), torch.tensor(state, dtype=torch.int64), py_gauss],
+        }
+        checkpoint["epoch_loss"] = [self.epoch_loss, self.epoch_graphs]
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.epoch_loss, self.epoch_graphs = checkpoint.get("epoch_loss", [0.0, 0])
         rng = checkpoint.get("rng")
-        if rng is not None:
-            torch.set_rng_state(rng["torch"])
-            np.random.set_state(rng["numpy"])
-            random.setstate(rng["python"])
+        if rng is None:
+            return
+        torch.set_rng_state(rng["torch"])
+        keys, pos, has_gauss, gauss = rng["numpy"]
+        np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+        version, state, py_gauss = rng["python"]
+        random.setstate((version, tuple(int(x) for x in state.tolist()), py_gauss))
 
 
 class _EpochEval(L.Callback):
-    """Validation metrics every ``every`` epochs to metrics.jsonl (rank 0), without touching the RNG."""
+    """Per-epoch records in metrics.jsonl (rank 0): mean training loss, and validation metrics every ``every``
+    epochs, computed without touching the RNG."""
 
     def __init__(self, log: RunLogger, val: list, task: str, every: int, batch_size: int) -> None:
         self.run_log, self.val, self.task, self.every, self.batch_size = log, val, task, every, batch_size
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if trainer.global_step < epoch * int(trainer.num_training_batches):
+            return  # an epoch cut short by --max-steps: its mean loss would be partial
+        sums = torch.tensor([pl_module.epoch_loss, float(pl_module.epoch_graphs)], dtype=torch.float64)
+        sums = trainer.strategy.reduce(sums, reduce_op="sum") if trainer.world_size > 1 else sums
         if not trainer.is_global_zero:
             return
-        epoch = trainer.current_epoch + 1
-        record = {"epoch": epoch, **{k: float(v) for k, v in trainer.callback_metrics.items()}}
+        record = {"epoch": epoch, "train_loss": float(sums[0] / sums[1].clamp(min=1))}
         if self.every and epoch % self.every == 0:
             with torch.random.fork_rng(devices=[]):
                 record.update({f"val_{k}": v for k, v in evaluate(pl_module.model, self.val, self.task).items()})
         self.run_log.log(trainer.global_step, **record)
+
+
+class _FinalStepCheckpoint(L.Callback):
+    """A checkpoint inside the loop at ``--max-steps``: one written after ``fit`` returns marks the epoch as
+    finished, so resuming from it mid-epoch would skip the rest of that epoch's batches."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if 0 < trainer.max_steps <= trainer.global_step:
+            path = checkpoint_path(self.folder, trainer.global_step, ".ckpt")
+            if not path.exists():
+                trainer.save_checkpoint(path)
 
 
 def _is_worker() -> bool:
@@ -293,7 +331,12 @@ def train(cfg: TrainConfig, prepared: Prepared | None = None) -> dict[str, Any]:
             num_nodes=cfg.num_nodes,
             strategy=cfg.strategy,
             plugins=[plugin],
-            callbacks=[ckpt_cb, resume_cb, _EpochEval(log, data.val, data.task, cfg.eval_every, cfg.batch_size)],
+            callbacks=[
+                ckpt_cb,
+                _FinalStepCheckpoint(ckpt_dir),
+                resume_cb,
+                _EpochEval(log, data.val, data.task, cfg.eval_every, cfg.batch_size),
+            ],
             use_distributed_sampler=False,
             logger=False,
             enable_progress_bar=not cfg.quiet and sys.stderr.isatty(),
@@ -304,7 +347,8 @@ def train(cfg: TrainConfig, prepared: Prepared | None = None) -> dict[str, Any]:
         )
         trainer.fit(module, loader, ckpt_path=str(ckpt) if ckpt else None)
         final = checkpoint_path(ckpt_dir, trainer.global_step, ".ckpt")
-        trainer.save_checkpoint(final)
+        if not final.exists():  # the callback's in-loop checkpoint of this step is the exact resume point
+            trainer.save_checkpoint(final)
         summary: dict[str, Any] = {"steps": trainer.global_step, "epochs": trainer.current_epoch, "task": data.task}
         if trainer.is_global_zero:
             for old in sorted(ckpt_dir.glob("ckpt-*.ckpt"), key=_ckpt_step)[: -cfg.keep_checkpoints]:

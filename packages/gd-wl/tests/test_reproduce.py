@@ -67,7 +67,9 @@ def test_learned_claims_fail_for_untrained_models_and_pass_for_the_right_ones():
     assert by["Graphormer-GD detects cut vertices"] == by["Graphormer-GD detects bridges"] == "reproduced"
     # a "baseline" that is as good as the oracle breaks the baseline claims
     cheat = {**good, "gin": oracle, "graphormer": oracle}
-    lower = [c.verdict for c in rep.learned_claims(cheat) if "clearly lower" in c.claim or c.claim.startswith("GIN solves")]
+    lower = [
+        c.verdict for c in rep.learned_claims(cheat) if "clearly lower" in c.claim or c.claim.startswith("GIN solves")
+    ]
     assert lower == ["not", "not", "not"]
 
 

@@ -151,10 +151,10 @@ def bench_model(args: argparse.Namespace) -> list[dict]:
         batch = _batch(n, args.graphs_per_batch, args.seed, "graphormer-gd")
         model = _model("graphormer-gd")
         with torch.no_grad():
-            fwd = time_call(lambda b=batch: model(b), repeats=args.repeats, warmup=args.warmup)
+            fwd = time_call(lambda b=batch, m=model: m(b), repeats=args.repeats, warmup=args.warmup)
 
-        def step(b=batch) -> None:
-            out = model(b)
+        def step(b=batch, m=model) -> None:
+            out = m(b)
             (out["node"].sum() + out["edge"].sum()).backward()
 
         both = time_call(step, repeats=args.repeats, warmup=args.warmup)

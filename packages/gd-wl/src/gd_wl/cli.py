@@ -111,8 +111,12 @@ def biconnectivity_main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="gd-wl-biconnectivity", description=biconnectivity_main.__doc__)
     parser.add_argument("graph", type=Path, help="edge-list file")
-    parser.add_argument("--json", action="store_true", help='print {"cut_vertices": [...], "bridges": [...], "blocks": [...]}')
-    parser.add_argument("--block-cut-tree", action="store_true", help='also give "block_cut_tree": [[block, cut vertex], ...]')
+    parser.add_argument(
+        "--json", action="store_true", help='print {"cut_vertices": [...], "bridges": [...], "blocks": [...]}'
+    )
+    parser.add_argument(
+        "--block-cut-tree", action="store_true", help='also give "block_cut_tree": [[block, cut vertex], ...]'
+    )
     args = parser.parse_args(argv)
     b = biconnectivity(read_edge_list(args.graph))
     record = b.as_json()

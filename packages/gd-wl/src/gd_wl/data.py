@@ -192,10 +192,18 @@ def load_zinc(root: str | os.PathLike, split: str, subset: bool = True) -> list[
         except (KeyError, TypeError) as e:
             raise UsageError(f"{path}: molecule {i} lacks atom_type/bond_type/logP_SA_cycle_normalized") from e
         if bonds.shape != (len(atoms), len(atoms)) or not torch.equal(bonds, bonds.T):
-            raise UsageError(f"{path}: molecule {i} has a bond matrix of shape {tuple(bonds.shape)}, not symmetric n x n")
+            raise UsageError(
+                f"{path}: molecule {i} has a bond matrix of shape {tuple(bonds.shape)}, not symmetric n x n"
+            )
         ei = bonds.nonzero().t().contiguous()
         out.append(
-            Data(x=atoms.view(-1, 1), edge_index=ei, edge_attr=bonds[ei[0], ei[1]], y=torch.tensor([y]), num_nodes=len(atoms))
+            Data(
+                x=atoms.view(-1, 1),
+                edge_index=ei,
+                edge_attr=bonds[ei[0], ei[1]],
+                y=torch.tensor([y]),
+                num_nodes=len(atoms),
+            )
         )
     return out
 

@@ -35,7 +35,12 @@ from orals23_shared.threads import set_threads
 __all__ = ["wl_claims", "rd_identity_claims", "learned_claims", "pair_accuracy", "main", "entry"]
 
 MODELS = ("graphormer-gd", "graphormer-gd-spd", "graphormer", "gin")
-LABELS = {"graphormer-gd": "Graphormer-GD", "graphormer-gd-spd": "GD, SPD only", "graphormer": "Graphormer", "gin": "GIN"}
+LABELS = {
+    "graphormer-gd": "Graphormer-GD",
+    "graphormer-gd-spd": "GD, SPD only",
+    "graphormer": "Graphormer",
+    "gin": "GIN",
+}
 ITEM_MIN, GRAPH_MIN, BASELINE_MAX = 0.99, 0.95, 0.70  # the brief's bars, fixed before measuring
 
 

@@ -103,7 +103,10 @@ class TrainConfig:
             (self.lr > 0 and self.batch_size >= 1 and self.epochs >= 1, "--lr > 0, --batch-size >= 1, --epochs >= 1"),
             (self.max_steps >= 0 and self.checkpoint_every >= 1, "--max-steps >= 0 and --checkpoint-every >= 1"),
             (self.keep_checkpoints >= 1, "--keep-checkpoints must be >= 1"),
-            (all(0 <= p < 1 for p in (self.dropout, self.attn_dropout, self.act_dropout)), "dropouts must be in [0, 1)"),
+            (
+                all(0 <= p < 1 for p in (self.dropout, self.attn_dropout, self.act_dropout)),
+                "dropouts must be in [0, 1)",
+            ),
             (self.data == "synthetic" or self.data_path is not None, f"--data {self.data} needs --data-path"),
         ]
         for ok, msg in checks:
@@ -319,7 +322,9 @@ def train(cfg: TrainConfig, prepared: Prepared | None = None) -> dict[str, Any]:
     loader, resume_cb = resumable_loader(
         data.train, cfg.batch_size, seed=cfg.seed, collate_fn=Collater(data.train), generator=torch.Generator()
     )
-    plugin, ckpt_cb = atomic_checkpointing(ckpt_dir, every_n_train_steps=cfg.checkpoint_every, keep=cfg.keep_checkpoints)
+    plugin, ckpt_cb = atomic_checkpointing(
+        ckpt_dir, every_n_train_steps=cfg.checkpoint_every, keep=cfg.keep_checkpoints
+    )
     if not _is_worker():
         atomic_write_json(run / "model.json", {"model": asdict(data.model_cfg), "heads": data.heads, "task": data.task})
     with RunLogger(run, quiet=cfg.quiet, resume_step=(_ckpt_step(ckpt) if ckpt else -1) if resumed else None) as log:

@@ -151,3 +151,5 @@ def test_ddp_on_two_cpu_processes_resumes_from_its_checkpoint(tmp_path):
     a, b = weights(straight), weights(split)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+    records = lambda r: [(m["epoch"], round(m["train_loss"], 6)) for m in read_metrics(r)]  # noqa: E731
+    assert records(split) == records(straight) and len(records(split)) == 2  # 2 batches per rank and epoch

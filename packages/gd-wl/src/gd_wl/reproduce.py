@@ -215,6 +215,23 @@ def learned_claims(results: dict[str, list[dict]]) -> list[Claim]:
     return claims
 
 
+def zinc_claim() -> Claim:
+    """ZINC is not run here: the data is not shipped and the official recipe is 400k updates of a 12-layer model."""
+    from orals23_shared.paths import shared_data_dir
+
+    where = shared_data_dir("zinc")
+    reason = (
+        "ZINC is not in the team data folder (not shipped; benchmarking-gnns molecules.zip is a Dropbox download)"
+        if where is None
+        else "the official recipe (12 layers, 400k updates, batch 64) needs a GPU; far beyond the CPU budget"
+    )
+    return Claim.not_run(
+        "Graphormer-GD on ZINC (12k subset): test MAE 0.081 +- 0.009 (Table 3)",
+        "0.081 +- 0.009 (full ZINC: 0.025 +- 0.004)",
+        reason=reason + " (the ZINC command is in the package README)",
+    )
+
+
 def _plots(out: Path, results: dict[str, list[dict]], curves: dict[str, list]) -> list[Path]:
     import matplotlib
 
@@ -233,7 +250,7 @@ def _plots(out: Path, results: dict[str, list[dict]], curves: dict[str, list]) -
     ax.set_ylabel("graph-level test accuracy")
     ax.set_ylim(0, 1.05)
     ax.set_title("Biconnectivity detection on the synthetic families")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.9), fontsize=8)
     fig.tight_layout()
     main = out / "graph_accuracy.png"
     fig.savefig(main, dpi=120)
@@ -287,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = wl_table()
     rd = rd_identities(seed=args.seed)
     results, curves = learned(out, args.quick, args.seed, threads)
-    claims = wl_claims(rows) + rd_identity_claims(rd) + learned_claims(results)
+    claims = wl_claims(rows) + rd_identity_claims(rd) + learned_claims(results) + [zinc_claim()]
     plots = _plots(out, results, curves)
     table = {m: {k: v for k, v in r[0].items() if k.startswith("test_") or k == "pairs"} for m, r in results.items()}
     path = write_summary(out, "gd-wl", claims, seconds=time.time() - t0, plots=plots, quick=args.quick,

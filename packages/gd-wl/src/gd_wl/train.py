@@ -15,6 +15,7 @@ import json
 import os
 import random
 import sys
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -257,7 +258,7 @@ class _EpochEval(L.Callback):
     """Per-epoch records in metrics.jsonl (rank 0): mean training loss, and validation metrics every ``every``
     epochs, computed without touching the RNG."""
 
-    def __init__(self, log: RunLogger, val: list, task: str, every: int, batch_size: int) -> None:
+    def __init__(self, log: RunLogger | None, val: list, task: str, every: int, batch_size: int) -> None:
         self.run_log, self.val, self.task, self.every, self.batch_size = log, val, task, every, batch_size
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -327,7 +328,10 @@ def train(cfg: TrainConfig, prepared: Prepared | None = None) -> dict[str, Any]:
     )
     if not _is_worker():
         atomic_write_json(run / "model.json", {"model": asdict(data.model_cfg), "heads": data.heads, "task": data.task})
-    with RunLogger(run, quiet=cfg.quiet, resume_step=(_ckpt_step(ckpt) if ckpt else -1) if resumed else None) as log:
+    resume_step = (_ckpt_step(ckpt) if ckpt else -1) if resumed else None
+    # DDP children must not touch metrics.jsonl: rewriting it on resume would orphan rank 0's open file
+    logger = nullcontext() if _is_worker() else RunLogger(run, quiet=cfg.quiet, resume_step=resume_step)
+    with logger as log:
         trainer = L.Trainer(
             max_epochs=cfg.epochs,
             max_steps=cfg.max_steps or -1,

@@ -57,8 +57,24 @@ def test_bad_input_exits_2(tmp_path, monkeypatch, capsys):
     assert "unknown shape 'sphere'" in capsys.readouterr().err
     assert _run(cli.eval_entry, ["--checkpoint", str(tmp_path / "nothing.pt")], monkeypatch) == 2
     assert "checkpoint not found" in capsys.readouterr().err
-    assert _run(cli.train_entry, ["--resume", "--out", str(tmp_path / "fresh")] + TINY, monkeypatch) == 2
-    assert "no checkpoint" in capsys.readouterr().err
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("not a run")
+    assert _run(cli.train_entry, ["--out", str(tmp_path / "other")] + TINY, monkeypatch) == 2
+    assert "holds no run" in capsys.readouterr().err
+
+
+def test_a_used_out_is_refused_unless_resume_or_overwrite(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    assert cli.train_main([*TINY, "--steps", "2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert _run(cli.train_entry, [*TINY, "--steps", "2", "--out", str(out)], monkeypatch) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds a run" in err[0]
+    assert (
+        _run(cli.train_entry, [*TINY, "--steps", "2", "--seed", "1", "--out", str(out), "--resume"], monkeypatch) == 2
+    )
+    assert "config differs" in capsys.readouterr().err
+    assert cli.train_main([*TINY, "--steps", "2", "--out", str(out), "--overwrite"]) == 0
 
 
 def test_train_resume_and_eval(tmp_path, monkeypatch):
@@ -118,3 +134,13 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     resumed, _, _ = train(TrainConfig(steps=4, out=tmp_path / "b", resume=True, **common))
     for (k, v), w in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(v.float(), w.float(), atol=1e-6), k
+
+
+def test_bench_writes_rows_with_median_min_max(tmp_path):
+    assert bench.main(["--lmax", "2", "--rec", "1", "--batch", "2", "--warmup", "0", "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "bench.json").read_text())
+    names = [r["name"] for r in record["rows"]]
+    assert names[:2] == ["grid_logits_cached", "grid_logits_chunked"] and "train_step" in names
+    for r in record["rows"]:
+        assert r["seconds_n"] >= 5 and r["seconds_min"] <= r["seconds_median"] <= r["seconds_max"]
+    assert record["load_before"]["cores"] >= 1

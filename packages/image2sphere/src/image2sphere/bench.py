@@ -9,53 +9,52 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from e3nn import nn as e3nn_nn
 
 from image2sphere.model import I2S, I2SConfig, RotationGrid
-from orals23_shared.checkpoint import atomic_write_json
+from orals23_shared.bench import add_bench_args, load_snapshot, time_call, write_bench
 from orals23_shared.cli import run_cli
+from orals23_shared.threads import set_threads
 
 __all__ = ["main", "entry"]
 
 
-def _time(fn, repeat: int) -> float:
-    fn()
-    t = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    return (time.perf_counter() - t) / repeat
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="image2sphere-bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--lmax", type=int, default=4)
-    parser.add_argument("--rec", type=int, default=3, help="grid level for the logits benchmark")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", type=Path, default=Path("runs/image2sphere-bench"))
+    parser.add_argument("--lmax", type=int, default=4, help="max SO(3) degree (default: %(default)s)")
+    parser.add_argument("--rec", type=int, default=3, help="grid level for the logits benchmark (default: %(default)s)")
+    parser.add_argument("--batch", type=int, default=16, help="batch size (default: %(default)s)")
+    add_bench_args(parser, "image2sphere")
     args = parser.parse_args(argv)
+    set_threads(args.threads)
+    load_before = load_snapshot()
     torch.manual_seed(args.seed)
-    res: dict[str, float] = {}
+    reps = {"repeats": args.repeats, "warmup": args.warmup}
+    rows: list[dict] = []
+
+    def row(name: str, fn, **info) -> dict:
+        t = time_call(fn, **reps)
+        r = {"name": name, **t.as_dict("seconds_"), **info}
+        rows.append(r)
+        return r
+
     dim = sum((2 * l + 1) ** 2 for l in range(args.lmax + 1))
     x = torch.randn(args.batch, dim)
     cached = RotationGrid(args.rec, args.lmax, cache_bytes=2**40)
     chunked = RotationGrid(args.rec, args.lmax, cache_bytes=0, chunk=8192)
-    res["grid_logits_cached_s"] = _time(lambda: cached.logits(x), args.repeat)
-    res["grid_logits_chunked_s"] = _time(lambda: chunked.logits(x), 1)
-    res["chunked_over_cached"] = res["grid_logits_chunked_s"] / res["grid_logits_cached_s"]
+    a = row("grid_logits_cached", lambda: cached.logits(x))
+    b = row("grid_logits_chunked", lambda: chunked.logits(x))
+    b["over_cached"] = b["seconds_median"] / a["seconds_median"]
     z = torch.randn(args.batch, 8, dim)
+    acts = {}
     for r in (5, 10):
         act = e3nn_nn.SO3Activation(args.lmax, args.lmax, torch.relu, r)
-        res[f"so3_activation_res{r}_s"] = _time(lambda a=act: a(z), args.repeat)
-    res["act_res10_over_res5"] = res["so3_activation_res10_s"] / res["so3_activation_res5_s"]
+        acts[r] = row(f"so3_activation_res{r}", lambda a=act: a(z))
+    acts[10]["over_res5"] = acts[10]["seconds_median"] / acts[5]["seconds_median"]
     model = I2S(
         I2SConfig(in_channels=1, image_size=48, lmax=args.lmax, sphere_fdim=32, act_resolution=5, train_grid_rec=2)
     )
@@ -66,12 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         loss, _ = model.loss(img, rot)
         loss.backward()
 
-    res["train_step_s"] = _time(step, args.repeat)
+    row("train_step", step)
     s2 = torch.randn(args.batch, 32, (args.lmax + 1) ** 2)
-    res["head_forward_s"] = _time(lambda: model.head(s2), args.repeat)
-    res["threads"] = torch.get_num_threads()
-    atomic_write_json(args.out / "bench.json", res)
-    print(json.dumps(res, indent=1))
+    row("head_forward", lambda: model.head(s2))
+    path = write_bench(args.out, "image2sphere", rows, config=vars(args), load_before=load_before)
+    print(json.dumps(rows, indent=1))
+    print(f"wrote {path}")
     return 0
 
 

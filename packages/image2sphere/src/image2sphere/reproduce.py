@@ -90,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.steps is not None:
         cfg.steps = args.steps
     cfg.resume = args.resume
+    cfg.overwrite = not args.resume  # OUT/run belongs to this command: a rerun starts it over
+    cfg.threads = args.threads
     cfg.__post_init__()
     model, metrics, run = train(cfg)
 

@@ -24,8 +24,10 @@ from image2sphere.model import I2S, I2SConfig
 from image2sphere.render import SHAPES
 from orals23_shared.checkpoint import atomic_save, checkpoint_path, latest
 from orals23_shared.cli import UsageError
-from orals23_shared.runs import RunLogger, make_run_dir
+from orals23_shared.runfolder import prepare_run_dir
+from orals23_shared.runs import RunLogger
 from orals23_shared.seed import seed_everything
+from orals23_shared.threads import set_threads
 
 __all__ = ["TrainConfig", "build_data", "train", "load_model"]
 
@@ -64,11 +66,12 @@ class TrainConfig:
     batch_size: int = field(default=32, metadata={"help": "batch size"})
     eval_every: int = field(default=0, metadata={"help": "evaluate every N steps (0: only at the end)"})
     checkpoint_every: int = field(default=250, metadata={"help": "checkpoint every N steps"})
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: torch default)"})
+    threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS, else the usable cores)"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     out: Path = field(default=Path("runs/image2sphere"), metadata={"help": "run directory"})
     device: str = field(default="cpu", metadata={"help": "torch device"})
     resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in --out"})
+    overwrite: bool = field(default=False, metadata={"help": "replace the run already in --out"})
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def __post_init__(self) -> None:
@@ -168,17 +171,17 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[I2S, dict]:
 
 def train(cfg: TrainConfig) -> tuple[I2S, dict[str, dict[str, float]], Path]:
     """Train, checkpoint atomically every ``checkpoint_every`` steps, evaluate; returns (model, metrics, run dir)."""
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
     seed_everything(cfg.seed)
-    run = make_run_dir(cfg.out, "train", config=_jsonable(cfg), seed=cfg.seed, exact=True)
-    ckpt_dir = run / "checkpoints"
-    found = latest(ckpt_dir) if cfg.resume else None
-    if cfg.resume and found is None:
-        raise UsageError(f"--resume: no checkpoint in {ckpt_dir}")
+    # the data is read (and bad paths refused) before the run folder is touched
+    ckpt_dir = Path(cfg.out) / "checkpoints"
+    found = latest(ckpt_dir) if cfg.resume and ckpt_dir.is_dir() else None
     state = torch.load(found, map_location="cpu", weights_only=False) if found is not None else None
     start = state["step"] if state is not None else 0
     train_data, tests = build_data(cfg, with_train=start < cfg.steps)
+    run, resumed = prepare_run_dir(cfg.out, _jsonable(cfg), resume=cfg.resume, overwrite=cfg.overwrite, seed=cfg.seed)
+    if not resumed:  # nothing to resume: a new run from step 0
+        found, state, start = None, None, 0
     in_channels = next(iter(tests.values())).images.shape[1]
     model = I2S(cfg.model_config(in_channels)).to(cfg.device)
     opt, sched = _make_optimizer(cfg, model)
@@ -205,7 +208,7 @@ def train(cfg: TrainConfig) -> tuple[I2S, dict[str, dict[str, float]], Path]:
 
     n = len(train_data) if train_data is not None else 0
     metrics: dict[str, dict[str, float]] = {}
-    with RunLogger(run, quiet=cfg.quiet) as log:
+    with RunLogger(run, quiet=cfg.quiet, resume_step=(start if found is not None else -1) if resumed else None) as log:
         t0 = time.time()
         model.train()
         for step in log.progress(range(start, cfg.steps), total=cfg.steps - start, desc="train"):

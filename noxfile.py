@@ -216,7 +216,12 @@ def reproduce(session: nox.Session) -> None:
                 log.close()
                 done += 1
                 seconds = time.time() - t0
-                records[folder] = {"seconds": round(seconds, 1), "exit": proc.returncode, "commit": commit}
+                records[folder] = {
+                    "seconds": round(seconds, 1),
+                    "exit": proc.returncode,
+                    "commit": commit,
+                    "load_1m": round(os.getloadavg()[0], 1),  # wall times mean little on a loaded machine
+                }
                 status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}, see {log.name})"
                 session.log(f"[{done}/{len(todo)}] {folder}-reproduce … {seconds:.0f} s {status}")
                 if proc.returncode != 0:

@@ -103,6 +103,24 @@ def test_report_rows_for_every_paper_failed_and_not_run(tmp_path):
     assert "1 reproduced, 0 partly, 0 not, 1 not run" in text
 
 
+def test_report_names_each_package_commit_and_the_load(tmp_path):
+    reports = tmp_path / "reports"
+    for pkg in ("elph", "circe"):
+        write_summary(reports / pkg, pkg, [Claim("c", 1.0, 1.0, "reproduced")], 5.0)
+    packages = {
+        "elph": {"seconds": 14.0, "exit": 0, "commit": "aaa111", "load_1m": 3.5},
+        "circe": {"seconds": 3.0, "exit": 0, "commit": "bbb222"},
+    }
+    (reports / "run.json").write_text(json.dumps({"commit": "bbb222", "packages": packages}))
+    text = render_report(reports, reports / "REPORT.md", expected=["elph", "circe"])
+    assert "reproduced at different commits" in text
+    assert "Commit `aaa111`." in text and "Commit `bbb222`." in text
+    assert "| 14 s (load 3.5) |" in text and "| 3 s |" in text
+    packages["elph"]["commit"] = "bbb222"
+    (reports / "run.json").write_text(json.dumps({"commit": "bbb222", "packages": packages}))
+    assert "different commits" not in render_report(reports, reports / "REPORT.md", expected=["elph", "circe"])
+
+
 def test_report_empty_and_with_packages(tmp_path):
     text = render_report(tmp_path / "reports", tmp_path / "reports" / "REPORT.md", expected=["elph"])
     assert "| elph | **missing** (no summary) |" in text

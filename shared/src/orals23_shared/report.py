@@ -99,6 +99,13 @@ def render_report(
         "measured numbers, and a claim that could not be measured here is **not run** with its reason.",
         "",
     ]
+    commits = {info.get("commit") for pkg, info in ran.items() if pkg in summaries and info.get("commit")}
+    if len(commits) > 1 or (commits and commit not in commits):
+        lines += [
+            "Packages were reproduced at different commits (`nox -s reproduce -- NAME` reruns one package); "
+            "each package's section names its own.",
+            "",
+        ]
     if run.get("total_seconds") is not None:
         lines += [
             f"Whole run: {run['total_seconds']:.0f} s wall, {run.get('parallel', 1)} packages at a time, "
@@ -116,10 +123,11 @@ def render_report(
             _, data = summaries[pkg]
             n = data["counts"]
             wall = ran.get(pkg, {}).get("seconds", data["seconds"])
+            load = ran.get(pkg, {}).get("load_1m")
             link = f"[{pkg}](#{pkg})"
             lines.append(
                 f"| {title} | {link} | **{data['verdict']}** | {n['reproduced']} | {n['partly']} | {n['not']} | "
-                f"{n[NOT_RUN]} | {_minutes(wall)} |"
+                f"{n[NOT_RUN]} | {_minutes(wall)}{f' (load {load:g})' if load is not None else ''} |"
             )
         elif pkg in ran:
             info = ran[pkg]
@@ -144,7 +152,8 @@ def render_report(
             f"## {pkg}",
             "",
             f"Verdict **{data['verdict']}** over the claims that ran ({n['reproduced']} reproduced, {n['partly']} "
-            f"partly, {n['not']} not); {n[NOT_RUN]} not run. {mode} mode, {data['seconds']:.0f} s.",
+            f"partly, {n['not']} not); {n[NOT_RUN]} not run. {mode} mode, {data['seconds']:.0f} s."
+            + (f" Commit `{ran[pkg]['commit']}`." if ran.get(pkg, {}).get("commit") else ""),
             "",
             "| claim | paper | ours | verdict |",
             "|---|---|---|---|",

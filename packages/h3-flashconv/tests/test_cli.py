@@ -47,6 +47,31 @@ def test_bad_inputs_exit_2(tmp_path, capsys):
     assert code == 2
 
 
+def test_a_used_out_is_refused_unless_resume_or_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    tiny = ["--task", "induction_head", "--model", "h3", "--d-model", "16", "--d-state", "8", "--n-train", "16"]
+    tiny += [
+        "--n-test",
+        "8",
+        "--batch-size",
+        "4",
+        "--eval-every",
+        "2",
+        "--ckpt-every",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert cli.train_main([*tiny, "--max-steps", "2"]) == 0
+    capsys.readouterr()
+    code, err = _exit_code(cli.train_main, [*tiny, "--max-steps", "2"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "already holds a run" in err
+    code, err = _exit_code(cli.train_main, [*tiny, "--max-steps", "2", "--d-state", "4", "--resume"], capsys)
+    assert code == 2 and "d_state (saved 8, given 4)" in err
+    assert cli.train_main([*tiny, "--max-steps", "2", "--overwrite"]) == 0
+
+
 def test_train_resume_generate_tiny(tmp_path, capsys):
     corpus = require_shared_data("tinyshakespeare") / "input.txt"
     run = tmp_path / "run"

@@ -31,6 +31,7 @@ from h3_flashconv.train import TrainConfig, fit
 from orals23_shared.cli import UsageError, run_cli
 from orals23_shared.reproduce import Claim, add_reproduce_args, write_summary
 from orals23_shared.runs import read_metrics
+from orals23_shared.threads import set_threads
 
 __all__ = ["main", "entry", "budgets"]
 
@@ -97,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.steps_scale <= 0:
         raise UsageError("--steps-scale must be > 0")
+    set_threads(args.threads)
     t0 = time.time()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -131,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("AR H3", {"model": "h3", "task": "associative_recall"}),
         ("AR S4D", {"model": "s4d", "task": "associative_recall"}),
     ]:
-        cfg = replace(base, out=out / "runs" / name.lower().replace(" ", "_"), **kw)
+        cfg = replace(base, out=out / "runs" / name.lower().replace(" ", "_"), overwrite=True, **kw)
         runs[name] = fit(cfg)
     acc = {k: float(v["val_last_acc"]) for k, v in runs.items()}
     budget = {
@@ -194,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("hybrid", {"model": "hybrid", "attn_layer_idx": (1,)}),
             ("Transformer", {"model": "transformer"}),
         ]:
-            cfg = replace(lm_base, out=out / "runs" / f"lm_{name.lower()}", **kw)
+            cfg = replace(lm_base, out=out / "runs" / f"lm_{name.lower()}", overwrite=True, **kw)
             lm[name] = fit(cfg)
             lm_runs[name] = lm[name]["run_dir"]
             runs[f"LM {name}"] = lm[name]

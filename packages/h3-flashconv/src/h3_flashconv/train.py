@@ -12,6 +12,7 @@ Checkpoints are written atomically (``AtomicCheckpointIO`` -> ``orals23_shared.c
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -21,7 +22,6 @@ from typing import Any, Literal
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -33,10 +33,13 @@ from h3_flashconv.data import (
     split_corpus,
 )
 from h3_flashconv.model import LanguageModel, ModelConfig
-from orals23_shared.checkpoint import atomic_save, checkpoint_path, latest
+from orals23_shared.checkpoint import checkpoint_path, latest
 from orals23_shared.cli import UsageError
-from orals23_shared.runs import RunLogger, make_run_dir
+from orals23_shared.lightning import AtomicCheckpointIO
+from orals23_shared.runfolder import prepare_run_dir
+from orals23_shared.runs import RunLogger
 from orals23_shared.seed import seed_everything
+from orals23_shared.threads import set_threads
 
 __all__ = ["TrainConfig", "LitLM", "fit", "param_groups", "model_config", "load_checkpoint", "AtomicCheckpointIO"]
 
@@ -92,6 +95,8 @@ class TrainConfig:
     out: Path = field(default=Path("runs/h3-flashconv"), metadata={"help": "run directory"})
     device: str = field(default="cpu", metadata={"help": "cpu, cuda or auto"})
     resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in --out"})
+    overwrite: bool = field(default=False, metadata={"help": "replace the run already in --out"})
+    threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS, else the usable cores)"})
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def __post_init__(self) -> None:
@@ -130,13 +135,6 @@ def param_groups(model: torch.nn.Module, lr: float, weight_decay: float, ssm_lr:
     if ssm:
         groups.append({"params": ssm, "weight_decay": 0.0, "lr": min(ssm_lr, lr)})
     return [g for g in groups if g["params"]]
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoints through ``atomic_save``: a killed run keeps its previous checkpoint."""
-
-    def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Any = None) -> None:
-        atomic_save(path, lambda f: torch.save(checkpoint, f))
 
 
 class LitLM(L.LightningModule):
@@ -245,16 +243,22 @@ def _accelerator(device: str) -> str:
 def fit(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any]:
     """Train one model; returns the final evaluation (``val_loss``, ``val_last_acc``), parameters and time."""
     t0 = time.time()
+    set_threads(cfg.threads)
     seed_everything(cfg.seed)
     train_dl, val_dl, vocab, tok_state = _loaders(cfg)
     mcfg = model_config(cfg, vocab)
-    run = make_run_dir(
-        cfg.out if run_dir is None else run_dir, "train", config=_jsonable(asdict(cfg)), seed=cfg.seed, exact=True
-    )
+    out = Path(cfg.out if run_dir is None else run_dir)
+    if _is_worker():  # a DDP child: rank 0 prepared the folder
+        run, resumed = out, cfg.resume
+    else:
+        run, resumed = prepare_run_dir(
+            out, _jsonable(asdict(cfg)), resume=cfg.resume, overwrite=cfg.overwrite, seed=cfg.seed
+        )
     ckpt_dir = run / "checkpoints"
-    resume_from = latest(ckpt_dir, ".ckpt") if cfg.resume else None
-    if cfg.resume and resume_from is None:
-        raise UsageError(f"--resume: no checkpoint found in {ckpt_dir}")
+    resume_from = latest(ckpt_dir, ".ckpt") if resumed else None
+    resume_step = None
+    if resumed:  # records the killed run logged after its checkpoint are logged again
+        resume_step = int(resume_from.stem.split("-")[-1]) if resume_from is not None else -1
     lit = LitLM(mcfg, cfg, tok_state)
     trainer = L.Trainer(
         accelerator=_accelerator(cfg.device),
@@ -284,7 +288,7 @@ def fit(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any]:
             )
         ],
     )
-    with RunLogger(run, quiet=cfg.quiet) as log:
+    with RunLogger(run, quiet=cfg.quiet, resume_step=resume_step) as log:
         lit.run_logger = log
         trainer.fit(lit, train_dl, val_dl, ckpt_path=str(resume_from) if resume_from else None)
         final = trainer.validate(lit, val_dl, verbose=False)[0] if trainer.global_step else {}
@@ -303,6 +307,11 @@ def fit(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any]:
         if trainer.is_global_zero:
             log.summary(**result)
     return result
+
+
+def _is_worker() -> bool:
+    """A DDP child process (Lightning relaunches the command with these set): the run folder is rank 0's."""
+    return int(os.environ.get("LOCAL_RANK", "0")) > 0 or int(os.environ.get("NODE_RANK", "0")) > 0
 
 
 def _jsonable(d: dict) -> dict:

@@ -115,6 +115,19 @@ def test_train_checkpoint_and_resume(tmp_path):
     assert len(resumed) == 16
 
 
+def test_a_used_out_is_refused_unless_resume_or_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["--width", "16", "--n-points", "4", "--dim", "3", "--steps", "3", "--out", str(out), "--quiet"]
+    assert train_main(base) == 0
+    code, cap = _run_cli(train_main, base, capsys)
+    assert code == 2 and len(cap.err.strip().splitlines()) == 1 and "already holds a run" in cap.err
+    code, cap = _run_cli(train_main, [*base, "--width", "8", "--resume"], capsys)
+    assert code == 2 and "width (saved 16, given 8)" in cap.err
+    assert train_main([*base, "--overwrite"]) == 0
+    code, cap = _run_cli(theory_main, ["--steps", "5", "--out", str(out), "--quiet"], capsys)
+    assert code == 2 and "already holds a run" in cap.err
+
+
 def test_resume_needs_out():
     with pytest.raises(UsageError, match="--resume needs --out"):
         train_main(["--resume"])

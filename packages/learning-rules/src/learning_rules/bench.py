@@ -8,32 +8,18 @@ DMFT; one full-batch training step at several widths. Bordelon & Pehlevan, ICLR 
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from collections.abc import Sequence
-from pathlib import Path
+
+from orals23_shared.bench import add_bench_args, load_snapshot, time_call, write_bench
+from orals23_shared.threads import set_threads
 
 __all__ = ["main", "entry"]
-
-
-def _time(fn, repeats: int = 3) -> float:
-    import jax
-
-    jax.block_until_ready(fn())  # compile / warm up
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Time lazy kernels, DMFT iterations and training steps side by side; writes OUT/bench.json."""
     parser = argparse.ArgumentParser(prog="learning-rules-bench", description=main.__doc__)
-    parser.add_argument("--out", type=Path, default=Path("bench"), help="output folder (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--device", default="cpu", help="cpu (default), gpu or auto")
+    add_bench_args(parser, "learning-rules")
     parser.add_argument("--widths", default="256,1024,2048", help="widths for the training step (default: %(default)s)")
     args = parser.parse_args(argv)
     from orals23_shared.cli import UsageError
@@ -44,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UsageError(f"--widths: expected comma-separated integers, got {args.widths!r}") from None
     if any(w < 1 for w in widths):
         raise UsageError("--widths must be positive")
+    set_threads(args.threads)
+    load_before = load_snapshot()
     from learning_rules.cli import setup_jax
 
     setup_jax(args.device, True)
@@ -54,6 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from learning_rules.kernels import _phi_kernels, activation, gaussian_expectation
     from learning_rules.model import NetSpec, forward, init_network
     from learning_rules.train import train_steps
+
+    rows: dict[str, dict] = {}
+
+    def _time(fn) -> dict:
+        """Median (min, max) seconds of ``repeats`` runs after ``warmup`` (the first also compiles)."""
+        t = time_call(lambda: jax.block_until_ready(fn()), repeats=args.repeats, warmup=max(1, args.warmup))
+        return t.as_dict("seconds_")
 
     X, y = make_dataset(args.seed, 16, 20)
     H = X @ X.T / 20
@@ -80,11 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows[f"10 training steps depth 2 N={N} (s)"] = _time(
             lambda params=params, fixed=fixed, spec=spec, f0=f0: train_steps(params, fixed, X, y, f0, spec, 0.5, 10)[1]
         )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bench.json").write_text(json.dumps(rows, indent=1))
-    width = max(len(k) for k in rows)
-    for k, v in rows.items():
-        print(f"{k:<{width}}  {v:.3e}")
+    named = [{"name": k.removesuffix(" (s)"), **v} for k, v in rows.items()]
+    path = write_bench(args.out, "learning-rules", named, config=vars(args), load_before=load_before)
+    width = max(len(r["name"]) for r in named)
+    for r in named:
+        print(
+            f"{r['name']:<{width}}  {r['seconds_median']:.3e} s  (min {r['seconds_min']:.3e}, max {r['seconds_max']:.3e})"
+        )
+    print(f"wrote {path}")
     return 0
 
 

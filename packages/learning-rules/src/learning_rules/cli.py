@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as _dt
 import os
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,9 @@ from typing import Literal
 
 from orals23_shared.checkpoint import atomic_save, checkpoint_path, latest
 from orals23_shared.cli import UsageError, add_dataclass_args, config_from_args, run_cli
-from orals23_shared.runs import RunLogger, make_run_dir
+from orals23_shared.runfolder import prepare_run_dir
+from orals23_shared.runs import RunLogger
+from orals23_shared.threads import add_threads_arg, set_threads
 
 __all__ = ["TheoryConfig", "train_main", "theory_main", "train_entry", "theory_entry", "setup_jax"]
 
@@ -35,8 +39,19 @@ def setup_jax(device: str, float64: bool = True) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="run directory (default: runs/<experiment>/<time>-<id>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     parser.add_argument("--device", default="cpu", help="cpu (default), gpu or auto")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_threads_arg(parser)
+
+
+def _run_folder(args: argparse.Namespace, experiment: str, config: dict, seed: int) -> tuple[Path, bool]:
+    """The shared run-folder policy; without --out, a fresh runs/<experiment>/<time>-<id> folder."""
+    out = args.out
+    if out is None:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / experiment / f"{stamp}-{secrets.token_hex(3)}"
+    return prepare_run_dir(out, config, resume=getattr(args, "resume", False), overwrite=args.overwrite, seed=seed)
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
@@ -51,6 +66,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     cfg = config_from_args(parser, TrainConfig, namespace=args)
     if args.resume and args.out is None:
         raise UsageError("--resume needs --out RUN_DIR of the run to continue")
+    set_threads(args.threads)
+    run, resumed = _run_folder(args, "learning-rules-train", dataclasses.asdict(cfg), cfg.seed)
     setup_jax(args.device, cfg.float64)
     import jax.numpy as jnp
     import numpy as np
@@ -59,22 +76,16 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     from learning_rules.plots import plot_curves
     from learning_rules.train import load_state, save_state, train_run
 
-    run = make_run_dir(
-        args.out if args.out else "runs",
-        "learning-rules-train",
-        dataclasses.asdict(cfg),
-        seed=cfg.seed,
-        exact=args.out is not None,
-    )
     X, y = make_dataset(cfg.data_seed, cfg.n_points, cfg.dim)
     dtype = jnp.float64 if cfg.float64 else jnp.float32
     X, y = X.astype(dtype), y.astype(dtype)
     results = []
-    with RunLogger(run, quiet=args.quiet) as log:
+    # every record is logged after the last seed, so a resumed run logs them all again
+    with RunLogger(run, quiet=args.quiet, resume_step=-1 if resumed else None) as log:
         for seed in log.progress(range(cfg.seed, cfg.seed + cfg.seeds), total=cfg.seeds, desc="seeds"):
             ckpt_dir = run / "checkpoints" / f"seed-{seed}"
             state = None
-            if args.resume and (found := latest(ckpt_dir, ".npz")) is not None:
+            if resumed and (found := latest(ckpt_dir, ".npz")) is not None:
                 import jax
 
                 from learning_rules.model import init_network
@@ -175,6 +186,7 @@ def theory_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = config_from_args(parser, TheoryConfig, namespace=args)
     dcfg = cfg.dmft_config() if cfg.regime == "dmft" else None
+    set_threads(args.threads)
     setup_jax(args.device, True)
     import jax.numpy as jnp
     import numpy as np
@@ -198,12 +210,11 @@ def theory_main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"{cfg.targets}: expected {X.shape[0]} targets, one per line, got shape {t.shape}")
         y = jnp.asarray(t[:, 0])
     Kx = X @ X.T / X.shape[1]
-    run = make_run_dir(
-        args.out if args.out else "runs",
+    run, _ = _run_folder(
+        args,
         "learning-rules-theory",
         {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items()},
-        seed=cfg.seed,
-        exact=args.out is not None,
+        cfg.seed,
     )
     with RunLogger(run, quiet=args.quiet) as log:
         if cfg.regime == "lazy":

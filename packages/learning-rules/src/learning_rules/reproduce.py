@@ -429,7 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     from orals23_shared.cli import UsageError
+    from orals23_shared.threads import set_threads
 
+    set_threads(args.threads)  # before jax starts: one thread when ORALS23_THREADS=1
     parts = [p for p in args.only.split(",") if p]
     unknown = sorted(set(parts) - {"lazy", "rich", "deep", "linear"})
     if unknown or not parts:

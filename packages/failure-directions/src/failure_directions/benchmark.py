@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from orals23_shared.cli import UsageError
 
 __all__ = ["DIGIT_NAMES", "SPLITS", "STYLES", "Benchmark", "PlantedConfig", "Split", "caption_for", "encoder_corpus",
@@ -37,7 +38,9 @@ class PlantedConfig:
     affected: tuple[int, ...] = field(default=(2, 5, 8), metadata={"help": "classes holding the planted minority"})
     train_rate: float = field(default=0.02, metadata={"help": "minority share of affected classes in train"})
     eval_rate: float = field(default=0.3, metadata={"help": "minority share of affected classes in val/test/pool"})
-    nuisance_rate: float = field(default=0.1, metadata={"help": "rate of each nuisance style (faint, noisy), all splits"})
+    nuisance_rate: float = field(
+        default=0.1, metadata={"help": "rate of each nuisance style (faint, noisy), all splits"}
+    )
     fractions: tuple[float, ...] = field(
         default=(0.4, 0.2, 0.2, 0.2), metadata={"help": "share of base digits in train, val, test, pool"}
     )
@@ -157,7 +160,7 @@ def make_planted_digits(config: PlantedConfig | None = None, seed: int = 0) -> B
 
 
 def caption_for(label: int, styles: dict[str, bool], rng: np.random.Generator | None = None, keep: float = 1.0) -> str:
-    """"a photo of a [style words] <digit name>"; each present style word is kept with prob ``keep``."""
+    """ "a photo of a [style words] <digit name>"; each present style word is kept with prob ``keep``."""
     words = [w for w in STYLES if styles.get(w)]
     if rng is not None:
         words = [w for w in words if rng.random() < keep]
@@ -165,7 +168,9 @@ def caption_for(label: int, styles: dict[str, bool], rng: np.random.Generator | 
     return " ".join(["a photo of a", *words, DIGIT_NAMES[int(label)]])
 
 
-def encoder_corpus(bench: Benchmark, renders: int = 4, seed: int = 0, keep: float = 0.8) -> tuple[np.ndarray, list[str]]:
+def encoder_corpus(
+    bench: Benchmark, renders: int = 4, seed: int = 0, keep: float = 0.8
+) -> tuple[np.ndarray, list[str]]:
     """Image-caption pairs for the package's toy joint encoder: the *train* split's base digits, each
     rendered ``renders`` times with every style drawn independently with probability 1/2 (a corpus whose
     style balance owes nothing to the classifier's skew), captioned with ``caption_for``."""
@@ -177,4 +182,3 @@ def encoder_corpus(bench: Benchmark, renders: int = 4, seed: int = 0, keep: floa
     imgs = _apply_styles(render(images[base], rng, bench.config.jitter), styles, rng)
     caps = [caption_for(labels[b], {w: styles[w][i] for w in STYLES}, rng, keep) for i, b in enumerate(base)]
     return imgs, caps
-

@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from orals23_shared.cli import UsageError
-from orals23_shared.metrics import roc_auc
 
 from failure_directions.svm import FailureSVM
+from orals23_shared.cli import UsageError
+from orals23_shared.metrics import roc_auc
 
 __all__ = [
     "ADJECTIVES",

@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from orals23_shared.checkpoint import atomic_write_json
-from orals23_shared.cli import UsageError, add_dataclass_args, check, config_from_args, run_cli
-from orals23_shared.runfolder import prepare_run_dir
-from orals23_shared.runs import RunLogger
-from orals23_shared.threads import set_threads
 
 from failure_directions.benchmark import PlantedConfig
 from failure_directions.captions import ADJECTIVES, BACKGROUNDS
 from failure_directions.interventions import InterventionConfig
 from failure_directions.svm import SVMConfig
 from failure_directions.train import ClassifierConfig
+from orals23_shared.checkpoint import atomic_write_json
+from orals23_shared.cli import UsageError, add_dataclass_args, check, config_from_args, run_cli
+from orals23_shared.runfolder import prepare_run_dir
+from orals23_shared.runs import RunLogger
+from orals23_shared.threads import set_threads
 
 __all__ = ["CaptionConfig", "FitConfig", "InterveneConfig", "benchmark_main", "caption_main", "fit_main",
            "intervene_main"]  # fmt: skip
@@ -50,9 +50,15 @@ def _svm_config(cfg) -> SVMConfig:
 class FitConfig(SVMConfig):
     """``failure-directions-fit``: the official SVM options plus where the data is."""
 
-    data: Path | None = field(default=None, metadata={"help": "data folder with train/val/test[/pool] splits (see README)"})
-    encoder: str | None = field(default=None, metadata={"help": "for image-folder splits: toy:PATH or open_clip:ARCH:CHECKPOINT"})
-    top_k: int = field(default=10, metadata={"help": "precision of errors among each class's top-k hardest test images"})
+    data: Path | None = field(
+        default=None, metadata={"help": "data folder with train/val/test[/pool] splits (see README)"}
+    )
+    encoder: str | None = field(
+        default=None, metadata={"help": "for image-folder splits: toy:PATH or open_clip:ARCH:CHECKPOINT"}
+    )
+    top_k: int = field(
+        default=10, metadata={"help": "precision of errors among each class's top-k hardest test images"}
+    )
     plot_k: int = field(default=6, metadata={"help": "hardest/easiest images per class in the plot"})
     threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS or the usable cores)"})
     device: str = field(default="cpu", metadata={"help": "torch device of an encoder"})
@@ -63,7 +69,8 @@ def _load_data(cfg, need_pool: bool = False):
     from failure_directions.encoders import load_encoder
 
     check(cfg.data is not None, "--data is required (a folder with train/val/test splits)")
-    encoder = load_encoder(cfg.encoder, cfg.device) if cfg.encoder else None
+    spec = getattr(cfg, "encoder", None)  # -intervene reads features and inputs, never image files
+    encoder = load_encoder(spec, cfg.device) if spec else None
     splits = {"val": load_split(cfg.data, "val", encoder)}
     for name in ("train", "test", "pool"):
         splits[name] = load_split(cfg.data, name, encoder, required=need_pool and name == "pool")
@@ -125,6 +132,7 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
     svm.set_preprocess((splits["train"] or splits["val"]).features)
     val = splits["val"]
     with RunLogger(run, quiet=args.quiet, resume_step=-1 if resumed else None) as log:
+
         def on_class(f):  # noqa: E306
             log.log(f.cls, n=f.n, n_errors=f.n_errors, fitted=f.fitted, C=f.C, cv_balanced_accuracy=f.cv_score)
 
@@ -157,7 +165,9 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
                 print(f"{k}: SVM AUC at predicting errors {m['auc']:.3f} (mean per class {m['auc_mean_per_class']:.3f}), "
                       f"balanced accuracy {m['balanced_accuracy']:.3f}, precision@{cfg.top_k} {m[f'precision_at_{cfg.top_k}']:.3f} "
                       f"vs error rate {m['base_error_rate']:.3f}")  # fmt: skip
-        print(f"{run}: svm.npz, ranking_*.csv, decisions_*.npy ({len(svm.fitted_classes())}/{n_classes} classes fitted)")
+        print(
+            f"{run}: svm.npz, ranking_*.csv, decisions_*.npy ({len(svm.fitted_classes())}/{n_classes} classes fitted)"
+        )
     return 0
 
 
@@ -167,15 +177,23 @@ class CaptionConfig:
     """``failure-directions-caption``: rank captions (joint encoder) or attributes (a table) per class."""
 
     run: Path | None = field(default=None, metadata={"help": "a failure-directions-fit run folder"})
-    encoder: str | None = field(default=None, metadata={"help": "joint text-image encoder: toy:PATH or open_clip:ARCH:CHECKPOINT"})
-    attributes: Path | None = field(default=None, metadata={"help": "without a joint encoder: CSV of 0/1 attributes per image of --split"})
+    encoder: str | None = field(
+        default=None, metadata={"help": "joint text-image encoder: toy:PATH or open_clip:ARCH:CHECKPOINT"}
+    )
+    attributes: Path | None = field(
+        default=None, metadata={"help": "without a joint encoder: CSV of 0/1 attributes per image of --split"}
+    )
     split: str = field(default="test", metadata={"help": "split the attribute table describes"})
-    captions: Path | None = field(default=None, metadata={"help": "file of candidate captions, one a line; {} = class name"})
+    captions: Path | None = field(
+        default=None, metadata={"help": "file of candidate captions, one a line; {} = class name"}
+    )
     adjectives: str = field(default="|".join(ADJECTIVES), metadata={"help": "adjectives, separated by |"})
     prepositions: str = field(default="|".join(BACKGROUNDS), metadata={"help": "prepositional phrases, separated by |"})
     class_names: tuple[str, ...] = field(default=(), metadata={"help": "class names (default: the data's classes.txt)"})
     classes: tuple[int, ...] = field(default=(), metadata={"help": "classes to caption (default: every fitted class)"})
-    mode: Literal["official", "difference"] = field(default="official", metadata={"help": "text-difference preprocessing"})
+    mode: Literal["official", "difference"] = field(
+        default="official", metadata={"help": "text-difference preprocessing"}
+    )
     top: int = field(default=5, metadata={"help": "captions shown at each end"})
     threads: int = field(default=0, metadata={"help": "CPU threads"})
     device: str = field(default="cpu", metadata={"help": "torch device of the encoder"})
@@ -238,7 +256,10 @@ def caption_main(argv: Sequence[str] | None = None) -> int:
     from failure_directions.svm import FailureSVM
 
     check(cfg.run is not None, "--run is required (a failure-directions-fit run folder)")
-    check(cfg.encoder is not None or cfg.attributes is not None, "give --encoder (a joint text-image model) or --attributes (a table)")
+    check(
+        cfg.encoder is not None or cfg.attributes is not None,
+        "give --encoder (a joint text-image model) or --attributes (a table)",
+    )
     check(cfg.top >= 1, "--top must be >= 1")
     svm = FailureSVM.load(Path(cfg.run) / "svm.npz")
     fit_cfg = json.loads((Path(cfg.run) / "config.json").read_text())
@@ -288,7 +309,9 @@ def caption_main(argv: Sequence[str] | None = None) -> int:
                       f"({rec['hardest'][0]['score']:+.3f}); easiest '{rec['easiest'][0]['caption']}' ({rec['easiest'][0]['score']:+.3f})")  # fmt: skip
             if rec.get("attributes"):
                 a = rec["attributes"][0]
-                print(f"class {c} ({rec['name']}): hardest attribute '{a['attribute']}' (score {a['score']:+.3f}, n {a['n']})")
+                print(
+                    f"class {c} ({rec['name']}): hardest attribute '{a['attribute']}' (score {a['score']:+.3f}, n {a['n']})"
+                )
         print(f"{run}/captions.json")
     return 0
 
@@ -298,8 +321,14 @@ def caption_main(argv: Sequence[str] | None = None) -> int:
 class InterveneConfig(InterventionConfig, ClassifierConfig, PlantedConfig):
     """``failure-directions-intervene``: the planted digits (default) or a data folder with inputs/groups."""
 
-    data: Path | None = field(default=None, metadata={"help": "data folder with inputs.npy/groups.npy per split (default: the planted digits)"})
-    hard_groups: tuple[int, ...] = field(default=(), metadata={"help": "subgroup ids to report (default: planted minority, or each class's worst on val)"})
+    data: Path | None = field(
+        default=None,
+        metadata={"help": "data folder with inputs.npy/groups.npy per split (default: the planted digits)"},
+    )
+    hard_groups: tuple[int, ...] = field(
+        default=(),
+        metadata={"help": "subgroup ids to report (default: planted minority, or each class's worst on val)"},
+    )
     seeds: int = field(default=3, metadata={"help": "seeds (0..seeds-1 offset by --seed): retrainings per strategy"})
     seed: int = field(default=0, metadata={"help": "first seed"})
     threads: int = field(default=0, metadata={"help": "CPU threads"})

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from orals23_shared.cli import UsageError
 
 __all__ = ["IMAGE_EXTENSIONS", "SplitData", "load_class_names", "load_image_files", "load_split", "read_npy",
@@ -80,9 +81,12 @@ def softmax_if_logits(outputs: np.ndarray) -> np.ndarray:
 def _int_vector(arr: np.ndarray, path: Path) -> np.ndarray:
     if arr.ndim != 1:
         raise UsageError(f"{path}: expected a 1-D array of class indices, got shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.issubdtype(arr.dtype, np.number) or not np.all(np.mod(arr, 1) == 0):
-            raise UsageError(f"{path}: class indices must be integers")
+    if (
+        arr.size
+        and not np.issubdtype(arr.dtype, np.integer)
+        and (not np.issubdtype(arr.dtype, np.number) or not np.all(np.mod(arr, 1) == 0))
+    ):
+        raise UsageError(f"{path}: class indices must be integers")
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
         raise UsageError(f"{path}: negative class index {int(arr.min())}")
@@ -145,7 +149,9 @@ def _load_csv(path: Path, name: str) -> SplitData:
         header = [h.strip() for h in header]
         if len(set(header)) != len(header):
             raise UsageError(f"{path}:1: duplicate column names")
-        prob_cols = sorted((h for h in header if h.startswith("prob_")), key=lambda h: int(h[5:]) if h[5:].isdigit() else -1)
+        prob_cols = sorted(
+            (h for h in header if h.startswith("prob_")), key=lambda h: int(h[5:]) if h[5:].isdigit() else -1
+        )
         special = {"label", "pred", "file", *prob_cols}
         feat_cols = [i for i, h in enumerate(header) if h not in special]
         rows: list[list[str]] = []
@@ -166,7 +172,9 @@ def _load_csv(path: Path, name: str) -> SplitData:
                 try:
                     out[r, j] = float(row[i])
                 except ValueError:
-                    raise UsageError(f"{path}:{r + 2}: {what} column {header[i]!r} holds {row[i]!r}, not a number") from None
+                    raise UsageError(
+                        f"{path}:{r + 2}: {what} column {header[i]!r} holds {row[i]!r}, not a number"
+                    ) from None
         return out
 
     data = SplitData(name)

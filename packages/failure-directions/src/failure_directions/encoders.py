@@ -28,9 +28,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from orals23_shared.checkpoint import atomic_save
 from orals23_shared.cli import UsageError
-from torch import nn
 
 __all__ = [
     "Encoder",
@@ -136,7 +137,9 @@ class ToyJointEncoder(nn.Module):
         return enc.eval()
 
 
-def train_toy_encoder(images: np.ndarray, captions: Sequence[str], config: ToyEncoderConfig | None = None) -> ToyJointEncoder:
+def train_toy_encoder(
+    images: np.ndarray, captions: Sequence[str], config: ToyEncoderConfig | None = None
+) -> ToyJointEncoder:
     """CLIP's contrastive training on (image, caption) pairs; identical captions count as positives."""
     cfg = config or ToyEncoderConfig()
     if len(images) != len(captions):

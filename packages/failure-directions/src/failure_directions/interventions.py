@@ -20,12 +20,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from orals23_shared.checkpoint import atomic_write_json
-from orals23_shared.cli import UsageError
 
 from failure_directions.data import SplitData
 from failure_directions.svm import FailureSVM, SVMConfig
 from failure_directions.train import ClassifierConfig, predict, train_classifier
+from orals23_shared.checkpoint import atomic_write_json
+from orals23_shared.cli import UsageError
 
 __all__ = [
     "SELECTIONS",
@@ -45,8 +45,12 @@ class InterventionConfig:
     """K pool images per class added, or K training images per class upweighted by ``factor``."""
 
     k: int = field(default=20, metadata={"help": "pool images added per class by each selection strategy"})
-    selections: tuple[str, ...] = field(default=SELECTIONS, metadata={"help": f"selection strategies ({', '.join(SELECTIONS)})"})
-    upweights: tuple[str, ...] = field(default=UPWEIGHTS, metadata={"help": f"upweighting strategies ({', '.join(UPWEIGHTS)}; empty: none)"})
+    selections: tuple[str, ...] = field(
+        default=SELECTIONS, metadata={"help": f"selection strategies ({', '.join(SELECTIONS)})"}
+    )
+    upweights: tuple[str, ...] = field(
+        default=UPWEIGHTS, metadata={"help": f"upweighting strategies ({', '.join(UPWEIGHTS)}; empty: none)"}
+    )
     upweight_k: int = field(default=10, metadata={"help": "training images upweighted per class"})
     factor: float = field(default=10.0, metadata={"help": "loss weight of an upweighted image"})
 
@@ -79,12 +83,12 @@ def lowest_per_class(scores: np.ndarray, labels: np.ndarray, k: int, rng: np.ran
 def evaluate_groups(preds: np.ndarray, labels: np.ndarray, groups: np.ndarray, hard: np.ndarray) -> dict:
     """Overall, per-group, worst-group and hard-subgroup accuracy."""
     ok = preds == labels
-    per_group = {int(g): float(ok[groups == g].mean()) for g in np.unique(groups)}
+    per_group = {str(int(g)): float(ok[groups == g].mean()) for g in np.unique(groups)}  # str: JSON keys
     hard_mask = np.isin(groups, hard)
     return {
         "acc": float(ok.mean()),
         "worst_group_acc": min(per_group.values()),
-        "worst_group": min(per_group, key=per_group.get),
+        "worst_group": int(min(per_group, key=per_group.get)),
         "hard_acc": float(ok[hard_mask].mean()) if hard_mask.any() else None,
         "group_acc": per_group,
     }
@@ -192,7 +196,15 @@ def run_interventions(
         idx = lowest_per_class(train_scores[s], train.labels, cfg.upweight_k, _rng(seed, f"upweight-{s}"))
         w = np.ones(len(train.labels))
         w[idx] = cfg.factor
-        run(f"upweight-{s}", "upweight", train.extra["inputs"], train.labels, w, float(train_hard[idx].mean()), int(len(idx)))
+        run(
+            f"upweight-{s}",
+            "upweight",
+            train.extra["inputs"],
+            train.labels,
+            w,
+            float(train_hard[idx].mean()),
+            int(len(idx)),
+        )
     return {
         "seed": seed,
         "hard_groups": [int(g) for g in hard],

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from orals23_shared.metrics import roc_auc
 
 __all__ = [
@@ -48,7 +49,9 @@ def error_auc(scores: np.ndarray, labels: np.ndarray, preds: np.ndarray) -> dict
     labels, preds = np.asarray(labels), np.asarray(preds)
     ok = ~np.isnan(scores)
     err = preds != labels
-    per_class = {int(c): _auc_or_none(-scores[ok & (labels == c)], err[ok & (labels == c)]) for c in np.unique(labels[ok])}
+    per_class = {
+        int(c): _auc_or_none(-scores[ok & (labels == c)], err[ok & (labels == c)]) for c in np.unique(labels[ok])
+    }
     vals = [v for v in per_class.values() if v is not None]
     return {
         "pooled": _auc_or_none(-scores[ok], err[ok]),
@@ -86,7 +89,9 @@ def precision_at_k(scores: np.ndarray, labels: np.ndarray, positives: np.ndarray
     }
 
 
-def subgroup_recovery(scores: np.ndarray, labels: np.ndarray, member: np.ndarray, classes: list[int] | None = None) -> dict:
+def subgroup_recovery(
+    scores: np.ndarray, labels: np.ndarray, member: np.ndarray, classes: list[int] | None = None
+) -> dict:
     """Recovery of a planted subgroup within each affected class by ascending score (hardest first).
 
     ``precision`` is precision@|g_c| (|g_c| = members of class c), ``auc`` the ROC-AUC of -score for

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from orals23_shared.checkpoint import atomic_save
 
 from failure_directions.benchmark import DIGIT_NAMES, SPLITS, STYLES, Benchmark, PlantedConfig, encoder_corpus
 from failure_directions.benchmark import make_planted_digits as _make
 from failure_directions.data import SplitData
 from failure_directions.encoders import PenultimateEncoder, ToyEncoderConfig, ToyJointEncoder, train_toy_encoder
 from failure_directions.train import ClassifierConfig, predict, train_classifier
+from orals23_shared.checkpoint import atomic_save
 
 __all__ = ["BenchmarkRun", "build_benchmark", "write_benchmark"]
 

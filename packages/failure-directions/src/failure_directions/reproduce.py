@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from orals23_shared.cli import run_cli
 from orals23_shared.reproduce import Claim, add_reproduce_args, write_summary
 from orals23_shared.threads import set_threads
@@ -195,15 +196,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = [m for m in (_progress(_seed_measurements(args.seed + i, plan.k), i, plan.seeds) for i in range(plan.seeds))]
+    seeds = [
+        m for m in (_progress(_seed_measurements(args.seed + i, plan.k), i, plan.seeds) for i in range(plan.seeds))
+    ]
     rows = [r for m in seeds for r in m["interventions"].values()]
     table = summarise_interventions(rows)
     acc = lambda name: table[name]["hard_acc"]["values"]  # noqa: E731
     claims = [
         auc_claim([m["auc"] for m in seeds], [m["balanced_accuracy"] for m in seeds]),
-        precision_claim([m["recovery"]["precision"] for m in seeds], [m["recovery"]["base_rate"] for m in seeds],
-                        [m["recovery"]["auc"] for m in seeds]),  # fmt: skip
-        confidence_claim([m["recovery"]["precision"] for m in seeds], [m["confidence_recovery"]["precision"] for m in seeds]),
+        precision_claim(
+            [m["recovery"]["precision"] for m in seeds],
+            [m["recovery"]["base_rate"] for m in seeds],
+            [m["recovery"]["auc"] for m in seeds],
+        ),  # fmt: skip
+        confidence_claim(
+            [m["recovery"]["precision"] for m in seeds], [m["confidence_recovery"]["precision"] for m in seeds]
+        ),
         caption_claim([cap for m in seeds for cap in m["captions"].values()]),
         selection_claim(acc("select-svm"), acc("select-random"), acc("select-oracle"), acc("base"), plan.k),
     ]
@@ -222,8 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra = {
         "per_seed": [{k: v for k, v in m.items() if k not in ("decisions", "bench", "interventions")} for m in seeds],
         "interventions": table,
-        "feature_spaces": {"toy_joint_encoder_auc": [m["auc"] for m in seeds],
-                           "penultimate_auc": [m["auc_penultimate"] for m in seeds]},  # fmt: skip
+        "feature_spaces": {
+            "toy_joint_encoder_auc": [m["auc"] for m in seeds],
+            "penultimate_auc": [m["auc_penultimate"] for m in seeds],
+        },  # fmt: skip
         "attribute_table_top": [a for m in seeds for a in m["attributes"].values()],
         "plan": {"seeds": plan.seeds, "k": plan.k},
     }

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
 from orals23_shared.checkpoint import atomic_save, atomic_write_json
 from orals23_shared.cli import UsageError
 
@@ -182,10 +183,10 @@ def _degenerate_reason(n: int, n_err: int, cv: int) -> str | None:
 
 def fit_class_svm(x: np.ndarray, correct: np.ndarray, cfg: SVMConfig, cls: int = 0, n_jobs: int = 1) -> ClassFit:
     """Grid-search C by stratified ``cfg.cv``-fold balanced accuracy, refit on all of ``x`` (preprocessed)."""
+    from joblib import parallel_config
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.svm import LinearSVC
-    from joblib import parallel_config
 
     n, n_err = int(len(correct)), int((correct == 0).sum())
     reason = _degenerate_reason(n, n_err, cfg.cv)
@@ -276,9 +277,7 @@ class FailureSVM:
                 m = labels == c
                 reason = _degenerate_reason(int(m.sum()), int((correct[m] == 0).sum()), self.config.cv)
                 if reason is not None and m.any():
-                    raise DegenerateClassError(
-                        f"class {c}: {reason}; pass --degenerate skip to leave such classes out"
-                    )
+                    raise DegenerateClassError(f"class {c}: {reason}; pass --degenerate skip to leave such classes out")
         self.classes = {}
         bad: list[ClassFit] = []
         for c in range(self.n_classes):
@@ -294,7 +293,9 @@ class FailureSVM:
             if on_class is not None:
                 on_class(fit)
         if not any(f.fitted for f in self.classes.values()):
-            raise DegenerateClassError("no class could be fitted: " + "; ".join(f"class {f.cls}: {f.reason}" for f in bad))
+            raise DegenerateClassError(
+                "no class could be fitted: " + "; ".join(f"class {f.cls}: {f.reason}" for f in bad)
+            )
         return self
 
     # -- using the fit ---------------------------------------------------------------------------

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from orals23_shared.checkpoint import atomic_save, checkpoint_path, latest
 from orals23_shared.cli import UsageError
-from torch import nn
 
 __all__ = ["ClassifierConfig", "make_mlp", "predict", "train_classifier"]
 

@@ -353,7 +353,7 @@ def summarise_interventions(rows: list[dict]) -> dict[str, dict]:
     out = {}
     for name in dict.fromkeys(r["strategy"] for r in rows):
         rs = [r for r in rows if r["strategy"] == name]
-        out[name] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v}
+        out[name] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "values": v}
                      for k in ("hard_acc", "worst_group_acc", "acc", "hard_fraction")
                      if (v := [r[k] for r in rs if r.get(k) is not None])}  # fmt: skip
     return out

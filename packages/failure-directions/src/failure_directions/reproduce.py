@@ -32,10 +32,11 @@ __all__ = ["FULL", "QUICK", "Plan", "auc_claim", "caption_claim", "confidence_cl
            "selection_claim"]  # fmt: skip
 
 AUC_OK = 0.70  # SVM AUC at predicting test errors: reproduced at >= 0.70 (mean), every seed > 0.5
+AUC_PARTLY = 0.60  # partly: mean >= 0.60 (a mean just above 0.5 is chance on a few hundred errors)
 PREC_MOSTLY = 0.5  # "mostly": precision@|g| of the planted minority >= 0.5 ...
 PREC_LIFT = 2.0  # ... and >= 2x its base rate (partly: above the base rate)
 CAPTION_OK = 2 / 3  # the hardest caption names the planted style in >= 2/3 of (seed, affected class) pairs
-CAPTION_PARTLY = 1 / 3  # (chance with the 4 candidates: 1/4)
+CAPTION_PARTLY = 1 / 2  # chance is 1/4 (4 candidates): a random captioner reaches 1/2 of 15 pairs with p < 0.02
 SELECT_GAIN = 0.03  # SVM selection beats random by >= 3 points of minority accuracy (mean), on every seed
 CAPTION_ADJECTIVES = (None, "inverted", "faint", "noisy")
 
@@ -62,10 +63,10 @@ def auc_claim(aucs: Sequence[float], balanced: Sequence[float]) -> Claim:
         paper="test balanced accuracy of the error SVM: CIFAR-10 0.694, CelebA 0.777 (official notebooks)",
         ours=f"AUC {_ms(aucs)} over {len(aucs)} seeds; balanced accuracy {_ms(balanced)}",
         ok=mean >= AUC_OK and min(aucs) > 0.5,
-        partly=mean > 0.5,
+        partly=mean >= AUC_PARTLY,
         aucs=list(aucs),
         balanced_accuracy=list(balanced),
-        bar=f"mean AUC >= {AUC_OK}, every seed > 0.5",
+        bar=f"mean AUC >= {AUC_OK}, every seed > 0.5 (partly: mean >= {AUC_PARTLY})",
     )
 
 
@@ -113,7 +114,7 @@ def caption_claim(hardest: Sequence[str], style: str = "inverted") -> Claim:
 
 
 def selection_claim(svm_acc: Sequence[float], random_acc: Sequence[float], oracle_acc: Sequence[float],
-                    base_acc: Sequence[float], k: int) -> Claim:  # fmt: skip
+                    base_acc: Sequence[float], k: int, confidence_acc: Sequence[float] | None = None) -> Claim:  # fmt: skip
     diffs = [s - r for s, r in zip(svm_acc, random_acc)]
     mean = statistics.mean(diffs)
     return Claim.threshold(
@@ -121,7 +122,7 @@ def selection_claim(svm_acc: Sequence[float], random_acc: Sequence[float], oracl
         f"accuracy more than {k} random ones (oracle reported)",
         paper="CelebA minorities: base 0.542/0.568, SVM-selected 0.574/0.588, oracle 0.592/0.611 (Sec. 5)",
         ours=f"minority test accuracy: base {_ms(base_acc)}, random {_ms(random_acc)}, SVM {_ms(svm_acc)}, "
-        f"oracle {_ms(oracle_acc)}",
+        f"oracle {_ms(oracle_acc)}" + (f", lowest confidence {_ms(confidence_acc)}" if confidence_acc else ""),
         ok=mean >= SELECT_GAIN and all(d > 0 for d in diffs),
         partly=mean > 0,
         svm_minus_random=diffs,
@@ -213,7 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             [m["recovery"]["precision"] for m in seeds], [m["confidence_recovery"]["precision"] for m in seeds]
         ),
         caption_claim([cap for m in seeds for cap in m["captions"].values()]),
-        selection_claim(acc("select-svm"), acc("select-random"), acc("select-oracle"), acc("base"), plan.k),
+        selection_claim(
+            acc("select-svm"), acc("select-random"), acc("select-oracle"), acc("base"), plan.k, acc("select-confidence")
+        ),  # fmt: skip
     ]
     first = seeds[0]
     br = first["bench"]

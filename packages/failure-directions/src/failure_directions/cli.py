@@ -306,11 +306,11 @@ def caption_main(argv: Sequence[str] | None = None) -> int:
         for c, rec in out["classes"].items():
             if "hardest" in rec:
                 print(f"class {c} ({rec['name']}): hardest '{rec['hardest'][0]['caption']}' "
-                      f"({rec['hardest'][0]['score']:+.3f}); easiest '{rec['easiest'][0]['caption']}' ({rec['easiest'][0]['score']:+.3f})")  # fmt: skip
+                      f"({rec['hardest'][0]['score']:+.3g}); easiest '{rec['easiest'][0]['caption']}' ({rec['easiest'][0]['score']:+.3g})")  # fmt: skip
             if rec.get("attributes"):
                 a = rec["attributes"][0]
                 print(
-                    f"class {c} ({rec['name']}): hardest attribute '{a['attribute']}' (score {a['score']:+.3f}, n {a['n']})"
+                    f"class {c} ({rec['name']}): hardest attribute '{a['attribute']}' (score {a['score']:+.3g}, n {a['n']})"
                 )
         print(f"{run}/captions.json")
     return 0

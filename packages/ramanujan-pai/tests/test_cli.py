@@ -122,3 +122,10 @@ def test_metrics_bad_input(tmp_path, capsys):
     _one_line_error(capsys, "not a readable")
     assert _exit(prune_main, ["--method", "snip", "--density", "2", "--out", str(tmp_path / "m.npz")]) == 2
     _one_line_error(capsys, "density")
+
+
+def test_reproduce_and_bench_bad_input(tmp_path, capsys):
+    assert _exit(reproduce_main, ["--quick", "--models", "vit", "--out", str(tmp_path / "r")]) == 2
+    _one_line_error(capsys, "--models")
+    assert _exit(bench_main, ["--densities", "0,2", "--out", str(tmp_path / "b")]) == 2
+    _one_line_error(capsys, "--densities")

@@ -19,12 +19,12 @@ import json
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from orals23_shared.checkpoint import atomic_write_json
-from orals23_shared.cli import run_cli
+from orals23_shared.cli import check, run_cli
 from orals23_shared.reproduce import Claim, add_reproduce_args, write_summary
 from orals23_shared.threads import set_threads
 
@@ -181,9 +181,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ramanujan-pai-reproduce", description=__doc__.splitlines()[0])
     add_reproduce_args(parser, default_out="reproduce-ramanujan-pai")
     parser.add_argument("--quiet", action="store_true", help="no per-run lines")
+    parser.add_argument("--models", default=None, help="comma-separated: mlp, cnn (default: quick mlp; full mlp,cnn)")
     args = parser.parse_args(argv)
     set_threads(args.threads)
     plan = QUICK if args.quick else FULL
+    if args.models is not None:
+        models = tuple(m for m in args.models.split(",") if m)
+        check(models and set(models) <= {"mlp", "cnn"}, f"--models takes mlp and/or cnn, got {args.models!r}")
+        plan = replace(plan, models=models)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

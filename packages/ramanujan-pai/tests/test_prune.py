@@ -201,3 +201,16 @@ def test_same_seed_same_masks():
         a, b = prune(model, method, 0.1, None, seed=7), prune(model, method, 0.1, None, seed=7)
         assert all(torch.equal(a[n], b[n]) for n in a)
     assert np.isclose(mask_density(a.values()), 0.1, atol=1e-3)
+
+
+def test_cifar_models_prune_every_layer():
+    from ramanujan_pai.model import build_model
+
+    for name, n_layers in (("resnet34", 37), ("vgg16", 14)):
+        model = build_model(name, (3, 32, 32), 10)
+        masks = prune(model, "erk", 0.05, None)
+        assert len(masks) == n_layers
+        sizes = sum(m.numel() for m in masks.values())
+        assert abs(sum(int(m.sum()) for m in masks.values()) - 0.05 * sizes) <= 1
+        apply_masks(model.eval(), masks)
+        assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)

@@ -2,20 +2,27 @@
 metrics — Trivedi, Koutra & Thiagarajan, "A Closer Look at Model Adaptation using Feature Distortion and Simplicity
 Bias", ICLR 2023."""
 
-from adaptation_sb.adapt import PROTOCOLS, AdaptResult, build_model, run_protocol
-from adaptation_sb.data import DominoesConfig, DominoesSplits, Split, bar_pattern, load_npz_split, make_digits_dominoes
-from adaptation_sb.model import AutoEncoder, BackboneConfig, Classifier, MLPEncoder
-from adaptation_sb.probes import (
-    PROBES,
-    ProbeConfig,
-    SoupHeads,
-    train_probe,
-    udp_perturbation,
-    vat_lds,
-    vat_perturbation,
-)
-from adaptation_sb.safety import corrupt, detection_metrics, ece_15, rms_calibration_error
-from adaptation_sb.toy import ToyConfig, run_toy
+from importlib import import_module
+from typing import Any
+
+# Lazy re-exports: ``import adaptation_sb`` stays light (Lightning is imported only by what trains).
+_WHERE = {
+    "PROTOCOLS": "adapt", "AdaptResult": "adapt", "build_model": "adapt", "run_protocol": "adapt",
+    "DominoesConfig": "data", "DominoesSplits": "data", "Split": "data", "bar_pattern": "data",
+    "load_npz_split": "data", "make_digits_dominoes": "data",
+    "AutoEncoder": "model", "BackboneConfig": "model", "Classifier": "model", "MLPEncoder": "model",
+    "PROBES": "probes", "ProbeConfig": "probes", "SoupHeads": "probes", "train_probe": "probes",
+    "udp_perturbation": "probes", "vat_lds": "probes", "vat_perturbation": "probes",
+    "corrupt": "safety", "detection_metrics": "safety", "ece_15": "safety", "rms_calibration_error": "safety",
+    "ToyConfig": "toy", "run_toy": "toy",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f"adaptation_sb.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'adaptation_sb' has no attribute {name!r}")
+
 
 __all__ = [
     "PROBES",

@@ -100,7 +100,9 @@ def extract_features(backbone: nn.Module, x: Tensor, batch_size: int = 1024) -> 
 
 
 def _unit(d: Tensor) -> Tensor:
-    return d / (d.flatten(1).norm(dim=1).view(-1, *([1] * (d.dim() - 1))) + 1e-12)
+    """Per-example unit L2 norm; a zero row stays zero (no epsilon: tiny gradients at small xi stay exact)."""
+    norm = d.flatten(1).norm(dim=1).view(-1, *([1] * (d.dim() - 1)))
+    return torch.where(norm > 0, d / norm.clamp_min(torch.finfo(d.dtype).tiny), torch.zeros_like(d))
 
 
 def _kl(p: Tensor, logits_q: Tensor) -> Tensor:

@@ -64,3 +64,50 @@ def test_npz_loader_checks(tmp_path):
     (tmp_path / "junk.npz").write_text("not a zip")
     with pytest.raises(UsageError, match="readable"):
         load_npz_split(tmp_path / "junk.npz")
+
+
+def _write_fixtures(tmp_path):
+    """Tiny CIFAR-10 pickles and gzipped MNIST idx files in the real formats."""
+    import gzip
+    import pickle
+
+    rng = np.random.default_rng(0)
+    cifar, mnist = tmp_path / "cifar-10-batches-py", tmp_path / "mnist"
+    cifar.mkdir()
+    mnist.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        labels = list(range(10)) * 2
+        data = rng.integers(0, 256, size=(20, 3072), dtype=np.uint8)
+        with open(cifar / name, "wb") as f:
+            pickle.dump({b"data": data, b"labels": labels}, f)
+    for prefix, n in (("train", 30), ("t10k", 20)):
+        imgs = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labs = (np.arange(n) % 10).astype(np.uint8)
+        head = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28))
+        (mnist / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(head + imgs.tobytes()))
+        head = (2049).to_bytes(4, "big") + n.to_bytes(4, "big")
+        (mnist / f"{prefix}-labels-idx1-ubyte").write_bytes(head + labs.tobytes())
+    return cifar, mnist
+
+
+def test_mnist_cifar_dominoes_from_real_format_files(tmp_path):
+    from adaptation_sb.mnist_cifar import make_mnist_cifar_dominoes, read_idx
+
+    cifar, mnist = _write_fixtures(tmp_path)
+    out = make_mnist_cifar_dominoes(cifar, mnist, tmp_path / "dom", correlation=1.0, seed=0)
+    train, test_random = load_npz_split(out / "train.npz"), load_npz_split(out / "test_random.npz")
+    assert train.x.shape == (90, 3, 64, 32) and train.x.max() <= 1.0  # uint8 read back in [0, 1]
+    assert train.agreement == 1.0 and len(load_npz_split(out / "val.npz")) == 10
+    assert test_random.agreement < 0.5
+    # the bottom half holds an MNIST digit of the recorded class, padded by 2 and repeated over the channels
+    digits = read_idx(mnist / "train-images-idx3-ubyte")
+    labels = read_idx(mnist / "train-labels-idx1-ubyte")
+    bottom = np.rint(train.x[0, 0, 32 + 2 : 32 + 30, 2:30] * 255).astype(np.uint8)
+    match = [i for i in range(len(labels)) if np.array_equal(digits[i], bottom)]
+    assert match and labels[match[0]] == train.simple[0]
+    np.testing.assert_array_equal(train.x[0, 0, 32:], train.x[0, 2, 32:])
+    (tmp_path / "bad").write_bytes(b"\x00\x00\x08\x99" + b"\x00" * 8)
+    with pytest.raises(UsageError, match="not an MNIST idx file"):
+        read_idx(tmp_path / "bad")
+    with pytest.raises(UsageError, match="CIFAR-10 batch not found"):
+        make_mnist_cifar_dominoes(tmp_path, mnist, tmp_path / "x")

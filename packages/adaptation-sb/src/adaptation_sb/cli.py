@@ -342,6 +342,30 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def dominoes_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="adaptation-sb-dominoes",
+        description="Build MNIST-CIFAR dominoes (the paper's SB benchmark) from your CIFAR-10 (python pickles) and "
+        "MNIST (idx) files into a folder of .npz splits for --data.",
+    )
+    parser.add_argument("--cifar", type=Path, required=True, help="folder with data_batch_1..5 and test_batch")
+    parser.add_argument("--mnist", type=Path, required=True, help="folder with the four MNIST idx files (.gz or not)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for train/val/test/test_random.npz")
+    parser.add_argument("--correlation", type=float, default=0.9, help="share whose digit shows the label (0.9)")
+    parser.add_argument("--limit", type=int, default=0, help="use at most this many train and test images (0 = all)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    args = parser.parse_args(argv)
+    from adaptation_sb.mnist_cifar import make_mnist_cifar_dominoes
+
+    out = make_mnist_cifar_dominoes(args.cifar, args.mnist, args.out, args.correlation, args.seed, limit=args.limit)
+    print(f"wrote {', '.join(sorted(p.name for p in out.glob('*.npz')))} to {out}")
+    return 0
+
+
+def dominoes_entry() -> None:
+    run_cli(dominoes_main)
+
+
 def pretrain_entry() -> None:
     run_cli(pretrain_main)
 

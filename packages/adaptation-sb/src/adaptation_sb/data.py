@@ -147,7 +147,8 @@ def make_digits_dominoes(cfg: DominoesConfig) -> DominoesSplits:
 
 
 def load_npz_split(path: str | Path, require_labels: bool = True) -> Split:
-    """A split from the user's ``.npz``: ``x`` (n, ...) floats in [0, 1] and ``y`` (n,) integer labels
+    """A split from the user's ``.npz``: ``x`` (n, ...) floats in [0, 1] (or uint8, scaled by 1/255) and ``y`` (n,)
+    integer labels
     (``y`` may be absent when ``require_labels`` is false: an anomaly set; its labels are then -1)."""
     path = Path(path)
     if not path.is_file():
@@ -156,7 +157,8 @@ def load_npz_split(path: str | Path, require_labels: bool = True) -> Split:
         with np.load(path, allow_pickle=False) as f:
             if "x" not in f or ("y" not in f and require_labels):
                 raise UsageError(f"{path}: needs arrays 'x' and 'y', found {sorted(f.files)}")
-            x = np.asarray(f["x"], dtype=np.float32)
+            x = np.asarray(f["x"])
+            x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)  # uint8 images
             y = np.asarray(f["y"]) if "y" in f else np.full(x.shape[:1], -1)
             simple = np.asarray(f["simple"]) if "simple" in f else np.full(y.shape, -1)
     except (ValueError, OSError) as e:

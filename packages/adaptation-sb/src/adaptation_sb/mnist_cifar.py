@@ -29,7 +29,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         if not gz.is_file():
             raise UsageError(f"{path}: MNIST file not found (nor {gz.name})")
         path = gz
-    raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     magic = int.from_bytes(raw[:4], "big")
     if magic not in (2049, 2051):
         raise UsageError(f"{path}: not an MNIST idx file (magic {magic}, expected 2049 or 2051)")

@@ -112,3 +112,13 @@ def test_bad_input_is_one_line_and_exit_2(pretrained, tmp_path, monkeypatch, cap
         assert code_of(entry, full, monkeypatch) == 2, argv
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and msg in err, (argv, err)
+
+
+def test_resume_refuses_a_changed_schedule_and_accepts_stop_after(pretrained, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "r"
+    argv = ["--backbone", str(pretrained), *TINY_FT, "--out", str(run)]
+    assert code_of(train_entry, [*argv, "--stop-after", "1"], monkeypatch) == 0
+    capsys.readouterr()
+    assert code_of(train_entry, [*argv, "--resume", "--epochs", "3"], monkeypatch) == 2  # the LR horizon changed
+    assert "epochs" in capsys.readouterr().err
+    assert code_of(train_entry, [*argv, "--resume"], monkeypatch) == 0

@@ -14,7 +14,7 @@ from torch import nn
 from adaptation_sb.data import Split
 from adaptation_sb.model import Classifier, MLPEncoder, make_head
 from adaptation_sb.probes import ProbeConfig, extract_features, train_probe
-from adaptation_sb.train import FitConfig, finetune, freeze, save_torch
+from adaptation_sb.train import FitConfig, finetune, freeze, rank_zero, save_torch
 from orals23_shared.cli import UsageError
 from orals23_shared.runs import RunLogger
 
@@ -75,7 +75,7 @@ def build_model(
         h, hv = extract_features(backbone, xt), extract_features(backbone, xv)
         head, probe_record = train_probe(h, yt, n_classes, probe, seed=seed, val=(hv, yv))
         record["probe_record"] = probe_record
-        if lp_file is not None:
+        if lp_file is not None and rank_zero():
             save_torch(lp_file, {"state_dict": head.state_dict(), "record": probe_record})
     return Classifier(backbone, head), copy.deepcopy(head), record
 

@@ -13,8 +13,12 @@ from typing import Literal
 
 from orals23_shared.checkpoint import atomic_write_json
 from orals23_shared.cli import UsageError, add_dataclass_args, config_from_args, run_cli
+from orals23_shared.runfolder import FREE_FIELDS
 
 __all__ = ["EvalConfig", "PretrainConfig", "TrainConfig", "eval_main", "pretrain_main", "train_main"]
+
+#: fields a resumed run may change: the epochs set the cosine schedule's horizon, so they are not free here
+RESUME_FREE = (FREE_FIELDS - {"epochs"}) | {"stop_after"}
 
 _DATA_HELP = (
     "'digits-dominoes' (built offline from scikit-learn's digits) or a folder of .npz files (arrays x in [0, 1], "
@@ -157,7 +161,7 @@ def _prepare(cfg: _Common):  # noqa: ANN202
     resumed = False
     if main:
         run, resumed = prepare_run_dir(cfg.out, json.loads(json.dumps(asdict(cfg), default=str)),
-                                       resume=cfg.resume, overwrite=cfg.overwrite)  # fmt: skip
+                                       resume=cfg.resume, overwrite=cfg.overwrite, free=RESUME_FREE)  # fmt: skip
     seed_everything(cfg.seed)
     from orals23_shared.checkpoint import latest
 

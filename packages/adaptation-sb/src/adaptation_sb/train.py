@@ -137,7 +137,8 @@ def fit(
     """
     quiet_lightning()
     data = TensorDataset(x, y)
-    steps_per_epoch = -(-len(data) // cfg.batch_size)
+    world = cfg.devices * cfg.num_nodes  # each rank takes every world-th example (resumable_loader's sampler)
+    steps_per_epoch = -(-(-(-len(data) // world)) // cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
     module = LitModule(model, loss, cfg, total)
     loader, resume_cb = resumable_loader(data, batch_size=cfg.batch_size, seed=cfg.seed)
@@ -169,7 +170,7 @@ def fit(
         default_root_dir=str(run) if run is not None else None,
     )
     trainer.fit(module, loader, ckpt_path=str(resume_from) if resume_from else None)
-    if ckpt_dir is not None and trainer.is_global_zero:
+    if ckpt_dir is not None:  # every rank calls it (a collective under DDP); rank 0 writes
         newest = latest(ckpt_dir, ".ckpt")
         if newest is None or int(newest.stem.split("-")[-1]) != trainer.global_step:
             trainer.save_checkpoint(ckpt_dir / f"ckpt-{trainer.global_step:08d}.ckpt")

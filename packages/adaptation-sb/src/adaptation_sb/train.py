@@ -13,6 +13,7 @@ resumed run skips it), ``checkpoints/ckpt-<step>.ckpt``, ``model.pt``, ``metrics
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import asdict, dataclass
@@ -138,7 +139,8 @@ def fit(
     quiet_lightning()
     data = TensorDataset(x, y)
     world = cfg.devices * cfg.num_nodes  # each rank takes every world-th example (resumable_loader's sampler)
-    steps_per_epoch = -(-(-(-len(data) // world)) // cfg.batch_size)
+    per_rank = math.ceil(len(data) / world)
+    steps_per_epoch = math.ceil(per_rank / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
     module = LitModule(model, loss, cfg, total)
     loader, resume_cb = resumable_loader(data, batch_size=cfg.batch_size, seed=cfg.seed)

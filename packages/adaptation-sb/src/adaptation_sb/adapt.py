@@ -12,13 +12,13 @@ import torch
 from torch import nn
 
 from adaptation_sb.data import Split
-from adaptation_sb.model import Classifier, MLPEncoder, make_head
+from adaptation_sb.model import Classifier, MLPEncoder, check_inputs, make_head
 from adaptation_sb.probes import ProbeConfig, extract_features, train_probe
 from adaptation_sb.train import FitConfig, finetune, freeze, rank_zero, save_torch
 from orals23_shared.cli import UsageError
 from orals23_shared.runs import RunLogger
 
-__all__ = ["PROTOCOLS", "AdaptResult", "build_model", "run_protocol"]
+__all__ = ["PROTOCOLS", "AdaptResult", "build_model", "check_inputs", "run_protocol"]
 
 PROTOCOLS = ("lp", "ft", "lp+ft")
 
@@ -32,14 +32,6 @@ class AdaptResult:
 
 def _tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(split.x, dtype=torch.float32), torch.as_tensor(split.y, dtype=torch.long)
-
-
-def check_inputs(backbone: MLPEncoder, split: Split, name: str = "data") -> None:
-    shape = tuple(split.x.shape[1:])
-    if int(torch.tensor(shape).prod()) != backbone.cfg.in_dim:
-        raise UsageError(
-            f"{name}: inputs of shape {shape} do not fit the backbone, which takes {tuple(backbone.cfg.in_shape)}"
-        )
 
 
 def build_model(

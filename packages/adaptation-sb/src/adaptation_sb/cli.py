@@ -301,9 +301,9 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     add_dataclass_args(parser, EvalConfig)
     ns = parser.parse_args(argv)
     cfg = config_from_args(parser, EvalConfig, namespace=ns)
-    from adaptation_sb.adapt import check_inputs
     from adaptation_sb.data import load_npz_split
     from adaptation_sb.evaluate import load_model, safety_report
+    from adaptation_sb.model import check_inputs
     from orals23_shared.threads import set_threads
 
     set_threads(cfg.threads)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["AutoEncoder", "BackboneConfig", "Classifier", "MLPEncoder", "make_head"]
+from orals23_shared.cli import UsageError
+
+__all__ = ["AutoEncoder", "BackboneConfig", "Classifier", "MLPEncoder", "check_inputs", "make_head"]
 
 
 @dataclass
@@ -85,3 +88,12 @@ class Classifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.backbone(x))
+
+
+def check_inputs(backbone: MLPEncoder, split: Any, name: str = "data") -> None:
+    """One line naming the problem when a split's inputs do not fit the backbone."""
+    shape = tuple(split.x.shape[1:])
+    if int(torch.tensor(shape).prod()) != backbone.cfg.in_dim:
+        raise UsageError(
+            f"{name}: inputs of shape {shape} do not fit the backbone, which takes {tuple(backbone.cfg.in_shape)}"
+        )

@@ -122,3 +122,14 @@ def test_resume_refuses_a_changed_schedule_and_accepts_stop_after(pretrained, tm
     assert code_of(train_entry, [*argv, "--resume", "--epochs", "3"], monkeypatch) == 2  # the LR horizon changed
     assert "epochs" in capsys.readouterr().err
     assert code_of(train_entry, [*argv, "--resume"], monkeypatch) == 0
+
+
+def test_bench_quick_writes_side_by_side_ratios(tmp_path, monkeypatch):
+    argv = ["--feat-dim", "40", "--batch", "16", "--inner", "2", "--out", str(tmp_path), "--threads", "1"]
+    assert code_of(bench.entry, argv, monkeypatch) == 0
+    rec = json.loads((tmp_path / "bench.json").read_text())
+    rows = {r["what"]: r for r in rec["rows"]}
+    assert rows["probe lp"]["ratio_over_lp"] == 1.0
+    assert all(rows[f"probe {v}"]["n"] >= 5 for v in ("vat", "udp", "soup"))
+    assert any("FT step" in k and r["ratio_ft_over_lp"] > 0 for k, r in rows.items())
+    assert code_of(bench.entry, ["--feat-dim", "5"], monkeypatch) == 2

@@ -1,0 +1,316 @@
+"""Lightning training of an MR-VAE (beta ~ log-uniform per example, gates on) or a beta-VAE (fixed beta, gates off).
+
+One training step (paper Algorithm 1; official ``hyper_train.py``): ``u ~ U(-sqrt3, sqrt3)`` per example,
+``beta = exp(m + u h / sqrt3)``, gates fed ``xi = u``, loss ``mean_b(D_b + beta_b R_b)`` without rescaling. A
+beta-VAE runs the same code with the gates removed and ``beta`` fixed. Adam with a linear warm-up (from 1e-10 of
+the learning rate, as ``LinearLR`` in the official code) over the first ``warmup`` fraction of the steps, then a
+cosine decay to ``min_lr``; the warm-up always ends (the official defaults never left it, the brief's pitfall 5).
+
+The randomness of step ``s`` (betas and reparameterisation noise) comes from a generator seeded by ``(seed, s,
+rank)``, and batches from ``resumable_loader``, so a killed run resumed from its atomic checkpoint ends with exactly
+the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+from mr_vae.data import ImageData, check_range, load_data
+from mr_vae.evaluate import beta_grid, plot_rd, rd_curve, weighted_loss, write_curve
+from mr_vae.model import BetaRange, build_model
+from orals23_shared.checkpoint import checkpoint_path, latest
+from orals23_shared.cli import UsageError
+from orals23_shared.lightning import atomic_checkpointing, quiet_lightning, resumable_loader
+from orals23_shared.runfolder import FREE_FIELDS, prepare_run_dir
+from orals23_shared.runs import RunLogger
+from orals23_shared.seed import seed_everything
+from orals23_shared.threads import set_threads
+
+__all__ = ["TrainConfig", "TrainResult", "VAEModule", "lr_factor", "load_run", "prepare_data", "train"]
+
+WARMUP_START = 1e-10
+RUN_FREE_FIELDS = FREE_FIELDS | {"eval_betas", "eval_samples"}
+
+
+@dataclass
+class TrainConfig:
+    """One training run (``mr-vae-train mr|beta``)."""
+
+    mode: Literal["mr", "beta"] = field(default="mr", metadata={"help": "mr: MR-VAE; beta: plain beta-VAE"})
+    beta: float = field(default=1.0, metadata={"help": "beta of a beta-VAE (mode beta)"})
+    beta_min: float = field(default=0.01, metadata={"help": "lower end of the MR-VAE's beta range (official 0.01)"})
+    beta_max: float = field(default=10.0, metadata={"help": "upper end of the MR-VAE's beta range (official 10)"})
+    data: str = field(
+        default="digits",
+        metadata={"help": "'digits' (scikit-learn, offline; 'digits-raw': values 0..16), a folder of MNIST-style IDX files or of images, "
+                  "an IDX file, or a .npy/.npz array"},
+    )
+    test_fraction: float = field(default=0.2, metadata={"help": "held-out share when the data has no test split"})
+    channels: Literal[1, 3] = field(default=1, metadata={"help": "image folders: 1 (grey) or 3 (RGB) channels"})
+    arch: Literal["mlp", "conv", "linear"] = field(default="mlp", metadata={"help": "encoder/decoder architecture"})
+    latent: int = field(default=16, metadata={"help": "latent dimensions (official binary-image models: 32)"})
+    hidden: tuple[int, ...] = field(default=(256, 256), metadata={"help": "MLP hidden widths (conv: dense width)"})
+    conv_channels: tuple[int, ...] = field(default=(32, 64), metadata={"help": "conv: channels of the stride-2 convs"})
+    decoder: Literal["bernoulli", "gaussian"] = field(
+        default="bernoulli", metadata={"help": "likelihood: bernoulli (data in [0,1]) or gaussian (fixed sigma2)"}
+    )
+    sigma2: float = field(default=0.5, metadata={"help": "gaussian decoder variance (0.5 = the official MSE-sum)"})
+    binarize: bool = field(default=True, metadata={"help": "bernoulli: threshold the data at 0.5 (static)"})
+    steps: int = field(default=3000, metadata={"help": "optimiser steps"})
+    batch_size: int = field(default=128, metadata={"help": "minibatch size (per device)"})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    warmup: float = field(default=0.05, metadata={"help": "share of the steps spent in the linear warm-up"})
+    min_lr: float = field(default=1e-6, metadata={"help": "learning rate at the end of the cosine decay"})
+    eval_betas: int = field(default=11, metadata={"help": "log-spaced betas of the final R-D curve"})
+    eval_samples: int = field(default=4, metadata={"help": "Monte-Carlo samples of the distortion per example"})
+    checkpoint_every: int = field(default=500, metadata={"help": "steps between atomic checkpoints"})
+    log_every: int = field(default=50, metadata={"help": "steps between metrics.jsonl records"})
+    out: Path = field(default=Path("runs/mr-vae"), metadata={"help": "run folder"})
+    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
+    overwrite: bool = field(default=False, metadata={"help": "replace the run in --out"})
+    seed: int = field(default=0, metadata={"help": "random seed (weights, data split, betas, noise)"})
+    device: str = field(default="cpu", metadata={"help": "Lightning accelerator: cpu | gpu | auto"})
+    devices: int = field(default=1, metadata={"help": "devices per node (Lightning)"})
+    num_nodes: int = field(default=1, metadata={"help": "nodes (Lightning)"})
+    strategy: str = field(default="auto", metadata={"help": "Lightning strategy, e.g. ddp"})
+    threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS or the usable cores)"})
+    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
+
+    def __post_init__(self) -> None:
+        self.hidden = tuple(int(h) for h in self.hidden)
+        self.conv_channels = tuple(int(c) for c in self.conv_channels)
+        self.out = Path(self.out)
+        checks = [
+            (self.beta_min > 0 and self.beta_max > 0, f"--beta-min and --beta-max must be positive, got "
+             f"{self.beta_min} and {self.beta_max}"),
+            (self.beta_min < self.beta_max, f"--beta-min ({self.beta_min}) must be below --beta-max ({self.beta_max})"),
+            (self.beta > 0, f"--beta must be positive, got {self.beta}"),
+            (0 < self.test_fraction < 1, f"--test-fraction must be in (0, 1), got {self.test_fraction}"),
+            (self.latent >= 1, f"--latent must be >= 1, got {self.latent}"),
+            (len(self.hidden) >= 1 and min(self.hidden) >= 1, f"--hidden needs positive widths, got {self.hidden}"),
+            (len(self.conv_channels) >= 1 and min(self.conv_channels) >= 1,
+             f"--conv-channels needs positive counts, got {self.conv_channels}"),
+            (self.sigma2 > 0, f"--sigma2 must be positive, got {self.sigma2}"),
+            (self.steps >= 1, f"--steps must be >= 1, got {self.steps}"),
+            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0 and self.min_lr >= 0, f"--lr must be positive and --min-lr >= 0, got {self.lr}, {self.min_lr}"),
+            (0 <= self.warmup < 1, f"--warmup is a share of the steps in [0, 1) so that it ends, got {self.warmup}"),
+            (self.eval_betas >= 2, f"--eval-betas must be >= 2, got {self.eval_betas}"),
+            (self.eval_samples >= 1, f"--eval-samples must be >= 1, got {self.eval_samples}"),
+            (self.checkpoint_every >= 1 and self.log_every >= 1, "--checkpoint-every and --log-every must be >= 1"),
+            (self.devices >= 1 and self.num_nodes >= 1, "--devices and --num-nodes must be >= 1"),
+            (self.arch != "linear" or self.decoder == "gaussian",
+             "--arch linear is the linear Gaussian VAE: pass --decoder gaussian"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise UsageError(msg)
+
+    @property
+    def beta_range(self) -> BetaRange:
+        return BetaRange(self.beta_min, self.beta_max)
+
+
+def lr_factor(step: int, steps: int, warmup: float, min_ratio: float) -> float:
+    """Multiplier of the learning rate at ``step``: linear warm-up from 1e-10, then cosine to ``min_ratio``."""
+    warm = int(math.floor(warmup * steps))  # < steps for warmup < 1: the warm-up always ends
+    if step < warm:
+        return WARMUP_START + (1 - WARMUP_START) * step / warm
+    progress = min(1.0, (step - warm) / max(1, steps - 1 - warm))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def prepare_data(cfg: TrainConfig) -> ImageData:
+    """The run's data, range-checked (and binarised) for its decoder."""
+    return check_range(load_data(cfg.data, cfg.seed, cfg.test_fraction, cfg.channels), cfg.decoder, cfg.binarize)
+
+
+class VAEModule(L.LightningModule):
+    """The VAE and its training step; ``hparams`` rebuild it from a checkpoint."""
+
+    def __init__(self, cfg: dict[str, Any], image_shape: list[int]) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg = cfg
+        self.betas = BetaRange(cfg["beta_min"], cfg["beta_max"])
+        self.mr = cfg["mode"] == "mr"
+        self.model = build_model(
+            cfg["arch"], image_shape, cfg["latent"], cfg["hidden"], cfg["conv_channels"], cfg["decoder"],
+            cfg["sigma2"], gated=self.mr, beta_range=self.betas,
+        )
+        self.last: dict[str, float] = {}
+
+    @property
+    def beta_range(self) -> BetaRange | None:
+        """The beta range of an MR-VAE; None for a beta-VAE (no gates)."""
+        return self.betas if self.mr else None
+
+    def _generator(self) -> torch.Generator:
+        state = np.random.SeedSequence([int(self.cfg["seed"]), int(self.global_step), int(self.global_rank)])
+        return torch.Generator().manual_seed(int(state.generate_state(1, dtype=np.uint64)[0] >> 1))
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        x = batch[0]
+        n, g = len(x), self._generator()
+        if self.mr:
+            beta, xi = self.betas.sample(n, g)
+            xi = xi.to(x.device)
+        else:
+            beta, xi = torch.full((n,), float(self.cfg["beta"])), None
+        eps = torch.randn(n, self.cfg["latent"], generator=g).to(x.device)
+        dist, rate = self.model(x, xi, eps)
+        loss = (dist + beta.to(x.device) * rate).mean()
+        self.last = {"loss": float(loss.detach()), "distortion": float(dist.detach().mean()),
+                     "rate": float(rate.detach().mean())}
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        opt = torch.optim.Adam(self.model.parameters(), lr=self.cfg["lr"])
+        steps, warmup, ratio = int(self.cfg["steps"]), float(self.cfg["warmup"]), self.cfg["min_lr"] / self.cfg["lr"]
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, warmup, ratio))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class _StepLog(L.Callback):
+    """Training metrics to ``metrics.jsonl`` every ``every`` steps and at the last step (rank 0)."""
+
+    def __init__(self, logger: RunLogger | None, every: int) -> None:
+        self.logger, self.every = logger, every
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        step = trainer.global_step
+        if self.logger is None or not trainer.is_global_zero:
+            return
+        if step % self.every == 0 or step == trainer.max_steps:
+            lr = trainer.optimizers[0].param_groups[0]["lr"]
+            self.logger.log(step, lr=lr, **pl_module.last)  # type: ignore[arg-type]
+
+
+@dataclass
+class TrainResult:
+    module: VAEModule
+    run_dir: Path
+    summary: dict[str, Any]
+
+
+def _is_launcher_child() -> bool:
+    """A process Lightning's DDP launcher started (it re-runs the command with LOCAL_RANK / NODE_RANK set)."""
+    return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+
+
+def _ckpt_step(path: Path | None) -> int:
+    m = re.search(r"ckpt-(\d+)", path.name) if path is not None else None
+    return int(m.group(1)) if m else -1
+
+
+def train(cfg: TrainConfig, data: ImageData | None = None, callbacks: Sequence[L.Callback] = ()) -> TrainResult:
+    """Train one MR-VAE or beta-VAE into ``cfg.out``; evaluate its R-D curve on the test split at the end.
+
+    ``data`` replaces the data ``cfg.data`` names; ``callbacks`` are added to the Lightning trainer's.
+    A ``--resume`` with the same ``steps`` ends exactly where an uninterrupted run ends; a larger ``steps`` extends
+    the run, with the learning-rate schedule of the new total from the resumed step on.
+    """
+    quiet_lightning()
+    set_threads(cfg.threads)
+    data = data if data is not None else prepare_data(cfg)
+    if len(data.train) < cfg.batch_size * cfg.devices * cfg.num_nodes:
+        raise UsageError(f"--batch-size {cfg.batch_size} is larger than the {len(data.train)} training examples "
+                         "(per device)")
+    config = asdict(cfg)
+    if _is_launcher_child():
+        run, resumed = Path(cfg.out), cfg.resume
+    else:
+        run, resumed = prepare_run_dir(cfg.out, config, resume=cfg.resume, overwrite=cfg.overwrite,
+                                       free=RUN_FREE_FIELDS, seed=cfg.seed)
+    ckpt_dir = run / "checkpoints"
+    ckpt = latest(ckpt_dir, ".ckpt") if resumed else None
+
+    seed_everything(cfg.seed)
+    hp = {k: (str(v) if isinstance(v, Path) else (list(v) if isinstance(v, tuple) else v)) for k, v in config.items()}
+    module = VAEModule(hp, list(data.shape))
+    if cfg.arch == "linear":
+        module.model.mean.copy_(data.train.flatten(1).mean(0))
+    loader, resume_cb = resumable_loader(TensorDataset(data.train), cfg.batch_size, seed=cfg.seed, drop_last=True)
+    plugin, ckpt_cb = atomic_checkpointing(ckpt_dir, every_n_train_steps=cfg.checkpoint_every)
+
+    logger = None if _is_launcher_child() else RunLogger(
+        run, quiet=cfg.quiet, resume_step=_ckpt_step(ckpt) if resumed else None
+    )
+    try:
+        trainer = L.Trainer(
+            max_steps=cfg.steps,
+            max_epochs=-1,
+            accelerator=cfg.device,
+            devices=cfg.devices,
+            num_nodes=cfg.num_nodes,
+            strategy=cfg.strategy,
+            plugins=[plugin],
+            callbacks=[ckpt_cb, resume_cb, _StepLog(logger, cfg.log_every), *callbacks],
+            use_distributed_sampler=False,
+            logger=False,
+            enable_progress_bar=not cfg.quiet and sys.stderr.isatty(),
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            default_root_dir=str(run),
+        )
+        trainer.fit(module, loader, ckpt_path=str(ckpt) if ckpt is not None else None)
+        if _ckpt_step(latest(ckpt_dir, ".ckpt")) != trainer.global_step:
+            trainer.save_checkpoint(checkpoint_path(ckpt_dir, trainer.global_step, ".ckpt"))
+        summary: dict[str, Any] = {"mode": cfg.mode, "steps": trainer.global_step, "data": data.source,
+                                   "resumed_from": _ckpt_step(ckpt) if ckpt is not None else None}
+        if trainer.is_global_zero and logger is not None:
+            summary.update(evaluate_run(module, cfg, data, run))
+            logger.summary(**summary)
+    finally:
+        if logger is not None:
+            logger.close()
+    return TrainResult(module, run, summary)
+
+
+def evaluate_run(module: VAEModule, cfg: TrainConfig, data: ImageData, run: Path) -> dict[str, Any]:
+    """The final R-D curve (MR-VAE) or point (beta-VAE) on the test split, written to ``curve.json`` + a plot."""
+    model = module.model.cpu()
+    if module.mr:
+        betas = beta_grid(cfg.beta_min, cfg.beta_max, cfg.eval_betas)
+        curve = rd_curve(model, data.test, betas, module.betas, cfg.eval_samples, seed=cfg.seed)
+        write_curve(run / "curve.json", curve)
+        plot_rd(run / "rd_curve.png", {"MR-VAE": curve}, title=f"MR-VAE, test set ({data.source})")
+        return {"test_curve": curve}
+    curve = rd_curve(model, data.test, [cfg.beta], None, cfg.eval_samples, seed=cfg.seed)
+    write_curve(run / "curve.json", curve)
+    r, d = curve["rate"][0], curve["distortion"][0]
+    return {"test_rate": r, "test_distortion": d, "test_loss": weighted_loss(r, d, cfg.beta)}
+
+
+def load_run(run: str | os.PathLike) -> tuple[VAEModule, TrainConfig]:
+    """The trained module of a run folder (its newest checkpoint) and the run's config."""
+    import json
+
+    run = Path(run)
+    if not run.is_dir() or not (run / "config.json").is_file():
+        raise UsageError(f"{run}: not a run folder (no config.json)")
+    ckpt = latest(run / "checkpoints", ".ckpt")
+    if ckpt is None:
+        raise UsageError(f"{run}: no checkpoint (checkpoints/ckpt-*.ckpt)")
+    saved = json.loads((run / "config.json").read_text())
+    try:
+        cfg = TrainConfig(**saved)
+    except TypeError as e:
+        raise UsageError(f"{run}/config.json: not an mr-vae-train config ({e})") from e
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    module = VAEModule(state["hyper_parameters"]["cfg"], state["hyper_parameters"]["image_shape"])
+    module.load_state_dict(state["state_dict"])
+    module.eval()
+    return module, cfg

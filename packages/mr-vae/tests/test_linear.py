@@ -30,10 +30,16 @@ def test_closed_form_equals_a_brute_force_optimum_on_a_tiny_problem(beta):
     for start in range(2):
         torch.manual_seed(start)
         model = LinearVAE(4, k, sigma2, mean=mean, gated=False).double()
-        opt = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=300, tolerance_grad=1e-12,
-                                tolerance_change=1e-14, line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(
+            model.parameters(),
+            lr=1,
+            max_iter=300,
+            tolerance_grad=1e-12,
+            tolerance_change=1e-14,
+            line_search_fn="strong_wolfe",
+        )
 
-        def closure():
+        def closure(opt=opt, model=model):
             opt.zero_grad()
             d, r = model.expected(x, None)
             loss = (d + beta * r).mean()
@@ -54,8 +60,12 @@ def test_one_gated_model_represents_the_optimum_at_every_beta():
     sigma2, k = 0.7, 3
     rng = BetaRange(0.05, 20.0)
     model = LinearVAE(4, k, sigma2, mean=mean, gated=True, slope=rng.h / SQRT3).double()
-    model.load_state_dict({**model.state_dict(), **{
-        k_: v.double() for k_, v in optimal_parameters(lam, vecs, k, sigma2, rng.m, rng.h).items()}})
+    model.load_state_dict(
+        {
+            **model.state_dict(),
+            **{k_: v.double() for k_, v in optimal_parameters(lam, vecs, k, sigma2, rng.m, rng.h).items()},
+        }
+    )
     for beta in torch.logspace(math.log10(0.05), math.log10(20.0), 15).tolist():
         with torch.no_grad():
             d, r = model.expected(x, rng.xi(beta, torch.float64).expand(len(x)))

@@ -43,7 +43,9 @@ def test_hyper_layer_keeps_default_init_not_zero():
     w, b = gates.hyper.weight.detach(), gates.hyper.bias.detach()
     assert w.shape == (1000, 1) and b.shape == (1000,)
     for p in (w, b):  # U(-1, 1): the default nn.Linear(1, n) initialisation, as the official code keeps it
-        assert p.abs().max() <= 1 and p.abs().mean() > 0.4 and float(p.std()) == pytest.approx(1 / math.sqrt(3), rel=0.1)
+        assert (
+            p.abs().max() <= 1 and p.abs().mean() > 0.4 and float(p.std()) == pytest.approx(1 / math.sqrt(3), rel=0.1)
+        )
 
 
 def test_zero_initialised_decoder_gates_would_kill_the_decoder():

@@ -85,8 +85,13 @@ class _Killed(L.Callback):
 @pytest.mark.parametrize("mode,first,total", [("mr", 2, 4), ("beta", 9, 14)])  # mid-epoch; across an epoch end
 def test_resume_equals_an_uninterrupted_run(tmp_path, mode, first, total):
     """``first`` + resumed steps equal ``total`` straight ones (weights to 1e-6); the checkpoint is really used."""
-    cfg = dict(mode=mode, checkpoint_every=first, batch_size=128, steps=total,
-               **{k: v for k, v in TINY.items() if k != "batch_size"})
+    cfg = dict(
+        mode=mode,
+        checkpoint_every=first,
+        batch_size=128,
+        steps=total,
+        **{k: v for k, v in TINY.items() if k != "batch_size"},
+    )
     straight = train(TrainConfig(out=tmp_path / "straight", **cfg))
     killed = train(TrainConfig(out=tmp_path / "resumed", **cfg), callbacks=[_Killed(first)])
     assert killed.summary["steps"] == first
@@ -113,8 +118,23 @@ def _run_cli(main, argv, capsys):
 
 
 def test_cli_refuses_a_used_out_and_bad_input_in_one_line(tmp_path, capsys):
-    args = ["--steps", "2", "--hidden", "16", "--latent", "2", "--batch-size", "32", "--quiet", "--eval-betas", "2",
-            "--eval-samples", "1", "--out", str(tmp_path / "run")]
+    args = [
+        "--steps",
+        "2",
+        "--hidden",
+        "16",
+        "--latent",
+        "2",
+        "--batch-size",
+        "32",
+        "--quiet",
+        "--eval-betas",
+        "2",
+        "--eval-samples",
+        "1",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     code, out, _ = _run_cli(train_main, ["mr", *args], capsys)
     assert code == 0 and json.loads(out.strip().splitlines()[-1])["steps"] == 2
     code, _, err = _run_cli(train_main, ["mr", *args], capsys)
@@ -152,8 +172,17 @@ def test_gaussian_conv_and_curve_cli(tmp_path, capsys):
     for i in range(40):
         Image.fromarray(rng.integers(0, 256, (9, 7), dtype=np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
     run = tmp_path / "run"
-    res = train(TrainConfig(data=str(tmp_path / "imgs"), arch="conv", decoder="gaussian", conv_channels=(4, 8), steps=3,
-                            out=run, **{**TINY, "batch_size": 8}))
+    res = train(
+        TrainConfig(
+            data=str(tmp_path / "imgs"),
+            arch="conv",
+            decoder="gaussian",
+            conv_channels=(4, 8),
+            steps=3,
+            out=run,
+            **{**TINY, "batch_size": 8},
+        )
+    )
     assert res.module.model.image_shape == (1, 9, 7)
     code, out, err = _run_cli(curve_main, [str(run), "--betas", "0.01,1,10", "--json", "--samples", "2"], capsys)
     assert code == 0, err
@@ -168,8 +197,20 @@ def test_gaussian_conv_and_curve_cli(tmp_path, capsys):
 
 def test_rd_curve_of_a_trained_mr_vae_is_monotone(tmp_path):
     """A small MR-VAE trained briefly on digits already trades rate for distortion along beta."""
-    res = train(TrainConfig(out=tmp_path / "run", steps=300, hidden=(64, 64), latent=8, threads=1, quiet=True,
-                            eval_betas=6, eval_samples=8, checkpoint_every=10**6, log_every=10**6))
+    res = train(
+        TrainConfig(
+            out=tmp_path / "run",
+            steps=300,
+            hidden=(64, 64),
+            latent=8,
+            threads=1,
+            quiet=True,
+            eval_betas=6,
+            eval_samples=8,
+            checkpoint_every=10**6,
+            log_every=10**6,
+        )
+    )
     curve = res.summary["test_curve"]
     assert monotone_steps(curve["rate"], curve["distortion"]) == 5, curve
     assert curve["rate"][0] > 2 * curve["rate"][-1] + 1  # and the range of rates is real, not noise

@@ -30,7 +30,7 @@ RUN_TARGET = 0.10  # one run <= (1 + 10 %) / K of K runs
 
 def step_fn(gated: bool, shape: tuple[int, int, int], batch: int = 128, arch: str = "mlp", seed: int = 0):  # noqa: ANN201
     """A closure doing one training step of the MR-VAE (gated) or the beta-VAE on a fixed random binary batch."""
-    from mr_vae.model import BetaRange, VAE
+    from mr_vae.model import VAE, BetaRange
 
     torch.manual_seed(seed)
     model = VAE(shape, 16, arch, gated=gated)
@@ -58,9 +58,19 @@ def one_run(mode: str = "mr", steps: int = 200, beta: float = 1.0, seed: int = 0
     from mr_vae.train import TrainConfig, train
 
     with tempfile.TemporaryDirectory(prefix="mr-vae-bench-") as tmp:
-        cfg = TrainConfig(mode=mode, beta=beta, steps=steps, seed=seed, threads=threads, quiet=True,  # type: ignore[arg-type]
-                          out=Path(tmp) / "run", checkpoint_every=10**9, log_every=10**9, eval_betas=2,
-                          eval_samples=1)
+        cfg = TrainConfig(
+            mode=mode,
+            beta=beta,
+            steps=steps,
+            seed=seed,
+            threads=threads,
+            quiet=True,  # type: ignore[arg-type]
+            out=Path(tmp) / "run",
+            checkpoint_every=10**9,
+            log_every=10**9,
+            eval_betas=2,
+            eval_samples=1,
+        )
         result = train(cfg)
     return float(result.summary.get("steps", 0))
 
@@ -86,35 +96,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         for gated in (True, False):
             fn, params[gated] = step_fn(gated, shape, seed=args.seed)
             timings[gated] = time_call(fn, repeats=args.repeats, warmup=max(args.warmup, 1), number=args.step_batch)
-        rows.append({
-            "phase": "step", "shape": label, "mr_vae": timings[True].as_dict(), "beta_vae": timings[False].as_dict(),
-            "overhead_ratio": round(timings[True].ratio(timings[False]), 4),
-            "extra_parameters": params[True] - params[False], "parameters": params[False],
-        })
-    mr = time_call(lambda: one_run("mr", args.steps, seed=args.seed, threads=threads), repeats=args.repeats,
-                   warmup=args.warmup)
+        rows.append(
+            {
+                "phase": "step",
+                "shape": label,
+                "mr_vae": timings[True].as_dict(),
+                "beta_vae": timings[False].as_dict(),
+                "overhead_ratio": round(timings[True].ratio(timings[False]), 4),
+                "extra_parameters": params[True] - params[False],
+                "parameters": params[False],
+            }
+        )
+    mr = time_call(
+        lambda: one_run("mr", args.steps, seed=args.seed, threads=threads), repeats=args.repeats, warmup=args.warmup
+    )
     betas = [10 ** (-2 + 3 * i / max(1, args.k - 1)) for i in range(args.k)]
-    k_runs = time_call(lambda: [one_run("beta", args.steps, b, args.seed, threads) for b in betas],
-                       repeats=args.repeats, warmup=args.warmup)
+    k_runs = time_call(
+        lambda: [one_run("beta", args.steps, b, args.seed, threads) for b in betas],
+        repeats=args.repeats,
+        warmup=args.warmup,
+    )
     ratio = mr.ratio(k_runs)
-    rows.append({
-        "phase": "run", "steps": args.steps, "k": args.k, "mr_vae_run": mr.as_dict(), "k_beta_vae_runs": k_runs.as_dict(),
-        "ratio": round(ratio, 4), "target": round((1 + RUN_TARGET) / args.k, 4),
-        "meets_target": ratio <= (1 + RUN_TARGET) / args.k,
-    })
+    rows.append(
+        {
+            "phase": "run",
+            "steps": args.steps,
+            "k": args.k,
+            "mr_vae_run": mr.as_dict(),
+            "k_beta_vae_runs": k_runs.as_dict(),
+            "ratio": round(ratio, 4),
+            "target": round((1 + RUN_TARGET) / args.k, 4),
+            "meets_target": ratio <= (1 + RUN_TARGET) / args.k,
+        }
+    )
     if not args.no_memory:
         for mode in ("mr", "beta"):
-            mem = peak_rss("mr_vae.bench:one_run", {"mode": mode, "steps": args.steps, "seed": args.seed,
-                                                     "threads": threads})
+            mem = peak_rss(
+                "mr_vae.bench:one_run", {"mode": mode, "steps": args.steps, "seed": args.seed, "threads": threads}
+            )
             rows.append({"phase": "memory", "mode": mode, **{k: v for k, v in mem.items() if k != "result"}})
-    path = write_bench(args.out, "mr-vae", rows=rows, config={k: str(v) for k, v in vars(args).items()},
-                       load_before=load_before)
+    path = write_bench(
+        args.out, "mr-vae", rows=rows, config={k: str(v) for k, v in vars(args).items()}, load_before=load_before
+    )
     for r in rows:
         if r["phase"] == "step":
             print(f"step  {r['shape']:<36} MR/beta = {r['overhead_ratio']:.3f}  (+{r['extra_parameters']} parameters)")
         elif r["phase"] == "run":
-            print(f"run   1 MR-VAE / {r['k']} beta-VAEs ({r['steps']} steps each) = {r['ratio']:.3f}  "
-                  f"(target <= {r['target']:.3f}: {'met' if r['meets_target'] else 'missed'})")
+            print(
+                f"run   1 MR-VAE / {r['k']} beta-VAEs ({r['steps']} steps each) = {r['ratio']:.3f}  "
+                f"(target <= {r['target']:.3f}: {'met' if r['meets_target'] else 'missed'})"
+            )
         else:
             print(f"memory {r['mode']:<5} peak {r['peak_mib']} MiB")
     print(f"wrote {path}")

@@ -52,8 +52,11 @@ def curve_main(argv: Sequence[str] | None = None) -> int:
         "beta-VAE one point); writes curve.json and rd_curve.png.",
     )
     parser.add_argument("run", type=Path, help="run folder written by mr-vae-train")
-    parser.add_argument("--data", default=None,
-                        help="evaluate on this data instead of the run's test split (all of it, or its t10k file)")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="evaluate on this data instead of the run's test split (all of it, or its t10k file)",
+    )
     parser.add_argument("--betas", default=None, help="comma-separated betas (default: --n-betas log-spaced)")
     parser.add_argument("--n-betas", type=int, default=20, help="log-spaced betas over the run's range (default 20)")
     parser.add_argument("--samples", type=int, default=4, help="Monte-Carlo samples of the distortion (default 4)")
@@ -77,15 +80,20 @@ def curve_main(argv: Sequence[str] | None = None) -> int:
         betas = beta_grid(cfg.beta_min, cfg.beta_max, args.n_betas)
     x = _eval_images(args.data, cfg)
     if tuple(x.shape[1:]) != tuple(module.hparams["image_shape"]):
-        raise UsageError(f"{args.data}: images of shape {tuple(x.shape[1:])}, the run was trained on "
-                         f"{tuple(module.hparams['image_shape'])}")
+        raise UsageError(
+            f"{args.data}: images of shape {tuple(x.shape[1:])}, the run was trained on "
+            f"{tuple(module.hparams['image_shape'])}"
+        )
     model = module.model.to(args.device)
     curve = rd_curve(model, x, betas, module.beta_range, args.samples, seed=args.seed)
     if module.beta_range is not None:
         outside = [b for b in betas if not cfg.beta_min <= b <= cfg.beta_max]
         if outside:
-            print(f"mr-vae-curve: note: betas {outside} lie outside the trained range [{cfg.beta_min}, "
-                  f"{cfg.beta_max}] (extrapolation)", file=sys.stderr)
+            print(
+                f"mr-vae-curve: note: betas {outside} lie outside the trained range [{cfg.beta_min}, "
+                f"{cfg.beta_max}] (extrapolation)",
+                file=sys.stderr,
+            )
     out = args.out if args.out is not None else args.run / "curve"
     curve = {"run": str(args.run), "mode": cfg.mode, "examples": len(x), **curve}
     write_curve(out / "curve.json", curve)
@@ -93,8 +101,12 @@ def curve_main(argv: Sequence[str] | None = None) -> int:
     if cfg.mode == "mr":
         plot_rd(out / "rd_curve.png", {label: curve}, title=f"{args.run.name}: {len(x)} examples")
     else:
-        plot_rd(out / "rd_curve.png", {}, {label: (curve["rate"][0], curve["distortion"][0])},
-                title=f"{args.run.name}: {len(x)} examples")
+        plot_rd(
+            out / "rd_curve.png",
+            {},
+            {label: (curve["rate"][0], curve["distortion"][0])},
+            title=f"{args.run.name}: {len(x)} examples",
+        )
     if args.json:
         print(json.dumps(curve))
     else:

@@ -8,7 +8,6 @@ evaluated by feeding every example the same ``xi(beta)`` (official ``fixed_forwa
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,11 +102,7 @@ def weighted_loss(rate: float, distortion: float, beta: float) -> float:
 
 def monotone_steps(rate: Sequence[float], distortion: Sequence[float]) -> int:
     """How many consecutive beta steps have the rate falling and the distortion rising (a valid R-D trade-off)."""
-    return sum(
-        1
-        for i in range(len(rate) - 1)
-        if rate[i + 1] < rate[i] and distortion[i + 1] > distortion[i]
-    )
+    return sum(1 for i in range(len(rate) - 1) if rate[i + 1] < rate[i] and distortion[i + 1] > distortion[i])
 
 
 def write_curve(path: str | os.PathLike, curve: dict[str, Any]) -> Path:
@@ -132,8 +127,13 @@ def plot_rd(
     for label, c in curves.items():
         ax.plot(c["rate"], c["distortion"], "o-", ms=3, label=label)
         for i in (0, len(c["beta"]) - 1):
-            ax.annotate(f"β={c['beta'][i]:.3g}", (c["rate"][i], c["distortion"][i]), fontsize=7,
-                        textcoords="offset points", xytext=(4, 4))
+            ax.annotate(
+                f"β={c['beta'][i]:.3g}",
+                (c["rate"][i], c["distortion"][i]),
+                fontsize=7,
+                textcoords="offset points",
+                xytext=(4, 4),
+            )
     for label, (r, d) in (points or {}).items():
         ax.plot([r], [d], "s", ms=7, mfc="none", label=label)
     ax.set_xlabel("rate R (nats)")
@@ -147,7 +147,3 @@ def plot_rd(
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def curve_json(curve: dict[str, Any]) -> str:
-    return json.dumps(curve, indent=2)

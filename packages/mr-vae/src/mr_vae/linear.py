@@ -58,8 +58,14 @@ def closed_form_curve(lam: Tensor, k: int, sigma2: float, betas: Sequence[float]
     }
 
 
-def optimal_parameters(lam: Tensor, vecs: Tensor, k: int, sigma2: float, beta_mid: float, half_width: float,
-                       ) -> dict[str, Tensor]:
+def optimal_parameters(
+    lam: Tensor,
+    vecs: Tensor,
+    k: int,
+    sigma2: float,
+    beta_mid: float,
+    half_width: float,
+) -> dict[str, Tensor]:
     """Weights of ``LinearVAE`` that represent the optimum at *every* beta: ``W0 = U sqrt(lam)``,
     ``E0 = (U / sqrt(lam))^T`` and gate inputs ``t = log beta + log sigma2 - log lam``, i.e. hyper-slope
     ``h / sqrt3`` and offset ``m + log sigma2 - log lam`` (``m``, ``h``: centre and half-width of log beta)."""

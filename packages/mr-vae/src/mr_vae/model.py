@@ -246,8 +246,9 @@ class LinearVAE(nn.Module):
     zero gradient and never recovers, which default slopes ``U(-1, 1)`` cause for about one unit in seven.
     """
 
-    def __init__(self, dim: int, latent: int, sigma2: float, mean: Tensor | None = None, gated: bool = True,
-                 slope: float = 1.0) -> None:
+    def __init__(
+        self, dim: int, latent: int, sigma2: float, mean: Tensor | None = None, gated: bool = True, slope: float = 1.0
+    ) -> None:
         super().__init__()
         self.dim, self.latent, self.sigma2, self.gated = dim, latent, float(sigma2), gated
         self.image_shape = (dim,)

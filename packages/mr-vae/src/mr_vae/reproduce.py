@@ -81,17 +81,19 @@ def matched_claim(mr_losses: dict[float, list[float]], beta_losses: dict[float, 
         ref = float(bv.mean())
         ok = gap <= max(REL_TOL * abs(ref), ABS_TOL)
         passed += ok
-        rows.append({
-            "beta": b,
-            "mr_vae": round(float(mr.mean()), 3),
-            "mr_vae_std": round(float(mr.std(ddof=1)), 3) if len(mr) > 1 else None,
-            "beta_vae": round(ref, 3),
-            "beta_vae_std": round(float(bv.std(ddof=1)), 3) if len(bv) > 1 else None,
-            "gap_nats": round(gap, 3),
-            "gap_rel": round(gap / abs(ref), 4),
-            "better": "MR-VAE" if gap < 0 else "beta-VAE",
-            "within": bool(ok),
-        })
+        rows.append(
+            {
+                "beta": b,
+                "mr_vae": round(float(mr.mean()), 3),
+                "mr_vae_std": round(float(mr.std(ddof=1)), 3) if len(mr) > 1 else None,
+                "beta_vae": round(ref, 3),
+                "beta_vae_std": round(float(bv.std(ddof=1)), 3) if len(bv) > 1 else None,
+                "gap_nats": round(gap, 3),
+                "gap_rel": round(gap / abs(ref), 4),
+                "better": "MR-VAE" if gap < 0 else "beta-VAE",
+                "within": bool(ok),
+            }
+        )
     worst = max(r["gap_rel"] for r in rows)
     n = len(rows)
     return Claim.threshold(
@@ -159,12 +161,33 @@ def digits_experiment(size: dict[str, int], seed: int, threads: int, work: Path,
     from mr_vae.evaluate import beta_grid, rd_curve
     from mr_vae.train import TrainConfig, prepare_data
 
-    base = TrainConfig(data="digits", arch="mlp", latent=16, hidden=(256, 256), steps=size["steps"], batch_size=128,
-                       lr=1e-3, eval_betas=MONOTONE_STEPS + 1, eval_samples=size["samples"], checkpoint_every=10**9,
-                       log_every=100, threads=threads, quiet=True, device=device)
-    out: dict[str, Any] = {"curves": [], "mr": {b: [] for b in MATCHED_BETAS}, "beta": {b: [] for b in MATCHED_BETAS},
-                           "beta_points": {b: [] for b in MATCHED_BETAS}, "mr_points": {b: [] for b in MATCHED_BETAS},
-                           "mr_seconds": [], "beta_seconds": [], "mr_cpu": [], "beta_cpu": []}
+    base = TrainConfig(
+        data="digits",
+        arch="mlp",
+        latent=16,
+        hidden=(256, 256),
+        steps=size["steps"],
+        batch_size=128,
+        lr=1e-3,
+        eval_betas=MONOTONE_STEPS + 1,
+        eval_samples=size["samples"],
+        checkpoint_every=10**9,
+        log_every=100,
+        threads=threads,
+        quiet=True,
+        device=device,
+    )
+    out: dict[str, Any] = {
+        "curves": [],
+        "mr": {b: [] for b in MATCHED_BETAS},
+        "beta": {b: [] for b in MATCHED_BETAS},
+        "beta_points": {b: [] for b in MATCHED_BETAS},
+        "mr_points": {b: [] for b in MATCHED_BETAS},
+        "mr_seconds": [],
+        "beta_seconds": [],
+        "mr_cpu": [],
+        "beta_cpu": [],
+    }
     for s in range(size["seeds"]):
         cfg = replace(base, mode="mr", seed=seed + s, out=work / f"mr-{s}")
         res, wall, cpu = _timed_train(cfg)
@@ -172,7 +195,9 @@ def digits_experiment(size: dict[str, int], seed: int, threads: int, work: Path,
         out["mr_cpu"].append(cpu)
         out["curves"].append(res.summary["test_curve"])
         test = prepare_data(cfg).test
-        matched = rd_curve(res.module.model.cpu(), test, MATCHED_BETAS, res.module.betas, size["samples"], seed=cfg.seed)
+        matched = rd_curve(
+            res.module.model.cpu(), test, MATCHED_BETAS, res.module.betas, size["samples"], seed=cfg.seed
+        )
         walls, cpus = [], []
         for b, loss, r, d in zip(MATCHED_BETAS, matched["loss"], matched["rate"], matched["distortion"]):
             out["mr"][b].append(loss)
@@ -194,9 +219,23 @@ def linear_experiment(steps: int, seed: int, threads: int, work: Path, device: s
     from mr_vae.linear import closed_form_curve, gaussian_constant, spectrum
     from mr_vae.train import TrainConfig, prepare_data
 
-    cfg = TrainConfig(mode="mr", data="digits-raw", arch="linear", decoder="gaussian", sigma2=LINEAR_SIGMA2,
-                      latent=LINEAR_LATENT, steps=steps, lr=LINEAR_LR, checkpoint_every=10**9, log_every=100,
-                      seed=seed, threads=threads, quiet=True, out=work / "linear", device=device)
+    cfg = TrainConfig(
+        mode="mr",
+        data="digits-raw",
+        arch="linear",
+        decoder="gaussian",
+        sigma2=LINEAR_SIGMA2,
+        latent=LINEAR_LATENT,
+        steps=steps,
+        lr=LINEAR_LR,
+        checkpoint_every=10**9,
+        log_every=100,
+        seed=seed,
+        threads=threads,
+        quiet=True,
+        out=work / "linear",
+        device=device,
+    )
     res, wall, _ = _timed_train(cfg)
     train_x = prepare_data(cfg).train
     _, lam, _ = spectrum(train_x)
@@ -286,9 +325,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         lin = linear_experiment(size["linear_steps"], args.seed, threads, work, args.device)
     mr_wall = float(np.sum(dig["mr_seconds"]))
     beta_wall = [float(np.sum([w[i] for w in dig["beta_seconds"]])) for i in range(len(MATCHED_BETAS))]
-    cpu = {"mr_vae_cpu_seconds": round(float(np.sum(dig["mr_cpu"])), 2),
-           "beta_vae_cpu_seconds": [round(float(np.sum([c[i] for c in dig["beta_cpu"]])), 2)
-                                    for i in range(len(MATCHED_BETAS))]}
+    cpu = {
+        "mr_vae_cpu_seconds": round(float(np.sum(dig["mr_cpu"])), 2),
+        "beta_vae_cpu_seconds": [
+            round(float(np.sum([c[i] for c in dig["beta_cpu"]])), 2) for i in range(len(MATCHED_BETAS))
+        ],
+    }
     cpu["cpu_ratio"] = round(cpu["mr_vae_cpu_seconds"] / sum(cpu["beta_vae_cpu_seconds"]), 4)
     claims = [
         monotone_claim(dig["curves"]),
@@ -299,15 +341,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     plots = _plots(args.out, dig, lin)
     seeds = list(range(args.seed, args.seed + size["seeds"]))
     write_summary(
-        args.out, "mr-vae", claims, time.perf_counter() - t0, plots=plots, quick=args.quick,
-        setup={**size, "seeds": seeds, "matched_betas": list(MATCHED_BETAS), "threads": threads,
-               "digits": "sklearn digits binarised at 0.5, 80/20 split, MLP 64-256-256-16, Adam 1e-3, batch 128",
-               "linear": f"raw digits, sigma2={LINEAR_SIGMA2}, latent {LINEAR_LATENT}, Adam {LINEAR_LR}"},
+        args.out,
+        "mr-vae",
+        claims,
+        time.perf_counter() - t0,
+        plots=plots,
+        quick=args.quick,
+        setup={
+            **size,
+            "seeds": seeds,
+            "matched_betas": list(MATCHED_BETAS),
+            "threads": threads,
+            "digits": "sklearn digits binarised at 0.5, 80/20 split, MLP 64-256-256-16, Adam 1e-3, batch 128",
+            "linear": f"raw digits, sigma2={LINEAR_SIGMA2}, latent {LINEAR_LATENT}, Adam {LINEAR_LR}",
+        },
         curves={"mr_vae": dig["curves"], "linear_trained": lin["trained"], "linear_optimum": lin["optimum"]},
-        spread={"matched_mr": {str(b): v for b, v in dig["mr"].items()},
-                "matched_beta": {str(b): v for b, v in dig["beta"].items()},
-                "mr_std_over_seeds": {str(b): (statistics.stdev(v) if len(v) > 1 else None)
-                                      for b, v in dig["mr"].items()}},
+        spread={
+            "matched_mr": {str(b): v for b, v in dig["mr"].items()},
+            "matched_beta": {str(b): v for b, v in dig["beta"].items()},
+            "mr_std_over_seeds": {str(b): (statistics.stdev(v) if len(v) > 1 else None) for b, v in dig["mr"].items()},
+        },
     )
     for c in claims:
         print(f"[{c.verdict:>10}] {c.claim}: ours {c.ours}")

@@ -54,8 +54,10 @@ class TrainConfig:
     beta_max: float = field(default=10.0, metadata={"help": "upper end of the MR-VAE's beta range (official 10)"})
     data: str = field(
         default="digits",
-        metadata={"help": "'digits' (scikit-learn, offline; 'digits-raw': values 0..16), a folder of MNIST-style IDX files or of images, "
-                  "an IDX file, or a .npy/.npz array"},
+        metadata={
+            "help": "'digits' (scikit-learn, offline; 'digits-raw': values 0..16), a folder of MNIST-style IDX "
+            "files or of images, an IDX file, or a .npy/.npz array"
+        },
     )
     test_fraction: float = field(default=0.2, metadata={"help": "held-out share when the data has no test split"})
     channels: Literal[1, 3] = field(default=1, metadata={"help": "image folders: 1 (grey) or 3 (RGB) channels"})
@@ -93,26 +95,35 @@ class TrainConfig:
         self.conv_channels = tuple(int(c) for c in self.conv_channels)
         self.out = Path(self.out)
         checks = [
-            (self.beta_min > 0 and self.beta_max > 0, f"--beta-min and --beta-max must be positive, got "
-             f"{self.beta_min} and {self.beta_max}"),
+            (
+                self.beta_min > 0 and self.beta_max > 0,
+                f"--beta-min and --beta-max must be positive, got {self.beta_min} and {self.beta_max}",
+            ),
             (self.beta_min < self.beta_max, f"--beta-min ({self.beta_min}) must be below --beta-max ({self.beta_max})"),
             (self.beta > 0, f"--beta must be positive, got {self.beta}"),
             (0 < self.test_fraction < 1, f"--test-fraction must be in (0, 1), got {self.test_fraction}"),
             (self.latent >= 1, f"--latent must be >= 1, got {self.latent}"),
             (len(self.hidden) >= 1 and min(self.hidden) >= 1, f"--hidden needs positive widths, got {self.hidden}"),
-            (len(self.conv_channels) >= 1 and min(self.conv_channels) >= 1,
-             f"--conv-channels needs positive counts, got {self.conv_channels}"),
+            (
+                len(self.conv_channels) >= 1 and min(self.conv_channels) >= 1,
+                f"--conv-channels needs positive counts, got {self.conv_channels}",
+            ),
             (self.sigma2 > 0, f"--sigma2 must be positive, got {self.sigma2}"),
             (self.steps >= 1, f"--steps must be >= 1, got {self.steps}"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
-            (self.lr > 0 and self.min_lr >= 0, f"--lr must be positive and --min-lr >= 0, got {self.lr}, {self.min_lr}"),
+            (
+                self.lr > 0 and self.min_lr >= 0,
+                f"--lr must be positive and --min-lr >= 0, got {self.lr}, {self.min_lr}",
+            ),
             (0 <= self.warmup < 1, f"--warmup is a share of the steps in [0, 1) so that it ends, got {self.warmup}"),
             (self.eval_betas >= 2, f"--eval-betas must be >= 2, got {self.eval_betas}"),
             (self.eval_samples >= 1, f"--eval-samples must be >= 1, got {self.eval_samples}"),
             (self.checkpoint_every >= 1 and self.log_every >= 1, "--checkpoint-every and --log-every must be >= 1"),
             (self.devices >= 1 and self.num_nodes >= 1, "--devices and --num-nodes must be >= 1"),
-            (self.arch != "linear" or self.decoder == "gaussian",
-             "--arch linear is the linear Gaussian VAE: pass --decoder gaussian"),
+            (
+                self.arch != "linear" or self.decoder == "gaussian",
+                "--arch linear is the linear Gaussian VAE: pass --decoder gaussian",
+            ),
         ]
         for ok, msg in checks:
             if not ok:
@@ -147,8 +158,15 @@ class VAEModule(L.LightningModule):
         self.betas = BetaRange(cfg["beta_min"], cfg["beta_max"])
         self.mr = cfg["mode"] == "mr"
         self.model = build_model(
-            cfg["arch"], image_shape, cfg["latent"], cfg["hidden"], cfg["conv_channels"], cfg["decoder"],
-            cfg["sigma2"], gated=self.mr, beta_range=self.betas,
+            cfg["arch"],
+            image_shape,
+            cfg["latent"],
+            cfg["hidden"],
+            cfg["conv_channels"],
+            cfg["decoder"],
+            cfg["sigma2"],
+            gated=self.mr,
+            beta_range=self.betas,
         )
         self.last: dict[str, float] = {}
 
@@ -172,8 +190,11 @@ class VAEModule(L.LightningModule):
         eps = torch.randn(n, self.cfg["latent"], generator=g).to(x.device)
         dist, rate = self.model(x, xi, eps)
         loss = (dist + beta.to(x.device) * rate).mean()
-        self.last = {"loss": float(loss.detach()), "distortion": float(dist.detach().mean()),
-                     "rate": float(rate.detach().mean())}
+        self.last = {
+            "loss": float(loss.detach()),
+            "distortion": float(dist.detach().mean()),
+            "rate": float(rate.detach().mean()),
+        }
         return loss
 
     def configure_optimizers(self) -> Any:
@@ -226,14 +247,16 @@ def train(cfg: TrainConfig, data: ImageData | None = None, callbacks: Sequence[L
     set_threads(cfg.threads)
     data = data if data is not None else prepare_data(cfg)
     if len(data.train) < cfg.batch_size * cfg.devices * cfg.num_nodes:
-        raise UsageError(f"--batch-size {cfg.batch_size} is larger than the {len(data.train)} training examples "
-                         "(per device)")
+        raise UsageError(
+            f"--batch-size {cfg.batch_size} is larger than the {len(data.train)} training examples (per device)"
+        )
     config = asdict(cfg)
     if _is_launcher_child():
         run, resumed = Path(cfg.out), cfg.resume
     else:
-        run, resumed = prepare_run_dir(cfg.out, config, resume=cfg.resume, overwrite=cfg.overwrite,
-                                       free=RUN_FREE_FIELDS, seed=cfg.seed)
+        run, resumed = prepare_run_dir(
+            cfg.out, config, resume=cfg.resume, overwrite=cfg.overwrite, free=RUN_FREE_FIELDS, seed=cfg.seed
+        )
     ckpt_dir = run / "checkpoints"
     ckpt = latest(ckpt_dir, ".ckpt") if resumed else None
 
@@ -245,8 +268,10 @@ def train(cfg: TrainConfig, data: ImageData | None = None, callbacks: Sequence[L
     loader, resume_cb = resumable_loader(TensorDataset(data.train), cfg.batch_size, seed=cfg.seed, drop_last=True)
     plugin, ckpt_cb = atomic_checkpointing(ckpt_dir, every_n_train_steps=cfg.checkpoint_every)
 
-    logger = None if _is_launcher_child() else RunLogger(
-        run, quiet=cfg.quiet, resume_step=_ckpt_step(ckpt) if resumed else None
+    logger = (
+        None
+        if _is_launcher_child()
+        else RunLogger(run, quiet=cfg.quiet, resume_step=_ckpt_step(ckpt) if resumed else None)
     )
     try:
         trainer = L.Trainer(
@@ -268,8 +293,12 @@ def train(cfg: TrainConfig, data: ImageData | None = None, callbacks: Sequence[L
         trainer.fit(module, loader, ckpt_path=str(ckpt) if ckpt is not None else None)
         if _ckpt_step(latest(ckpt_dir, ".ckpt")) != trainer.global_step:
             trainer.save_checkpoint(checkpoint_path(ckpt_dir, trainer.global_step, ".ckpt"))
-        summary: dict[str, Any] = {"mode": cfg.mode, "steps": trainer.global_step, "data": data.source,
-                                   "resumed_from": _ckpt_step(ckpt) if ckpt is not None else None}
+        summary: dict[str, Any] = {
+            "mode": cfg.mode,
+            "steps": trainer.global_step,
+            "data": data.source,
+            "resumed_from": _ckpt_step(ckpt) if ckpt is not None else None,
+        }
         if trainer.is_global_zero and logger is not None:
             summary.update(evaluate_run(module, cfg, data, run))
             logger.summary(**summary)

@@ -180,10 +180,11 @@ def test_gaussian_conv_and_curve_cli(tmp_path, capsys):
             conv_channels=(4, 8),
             steps=3,
             out=run,
-            **{**TINY, "batch_size": 8},
+            **{**TINY, "batch_size": 64},
         )
     )
     assert res.module.model.image_shape == (1, 9, 7)
+    assert res.summary["batch_size"] == 32  # 32 training images: batches shrink to the data, with a note
     code, out, err = _run_cli(curve_main, [str(run), "--betas", "0.01,1,10", "--json", "--samples", "2"], capsys)
     assert code == 0, err
     curve = json.loads(out.strip().splitlines()[-1])

@@ -32,7 +32,11 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     for name, text in (("mr", "train an MR-VAE over [beta-min, beta-max]"), ("beta", "train a beta-VAE at --beta")):
         p = sub.add_parser(name, help=text, description=text)
         add_dataclass_args(p, TrainConfig)
+        for action in p._actions:  # the subcommand is the mode: hide the dataclass's --mode flag
+            if action.dest == "mode":
+                action.help = argparse.SUPPRESS
     ns = parser.parse_args(argv)
+    check(getattr(ns, "mode", ns.command) == ns.command, f"--mode {ns.mode} contradicts the command {ns.command}")
     ns.mode = ns.command
     cfg = config_from_args(parser, TrainConfig, namespace=ns)
     result = train(cfg)

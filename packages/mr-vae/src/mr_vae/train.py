@@ -246,9 +246,15 @@ def train(cfg: TrainConfig, data: ImageData | None = None, callbacks: Sequence[L
     quiet_lightning()
     set_threads(cfg.threads)
     data = data if data is not None else prepare_data(cfg)
-    if len(data.train) < cfg.batch_size * cfg.devices * cfg.num_nodes:
-        raise UsageError(
-            f"--batch-size {cfg.batch_size} is larger than the {len(data.train)} training examples (per device)"
+    per_device = len(data.train) // (cfg.devices * cfg.num_nodes)
+    if per_device < 1:
+        raise UsageError(f"{len(data.train)} training examples cannot feed {cfg.devices * cfg.num_nodes} devices")
+    batch_size = min(cfg.batch_size, per_device)
+    if batch_size < cfg.batch_size and not _is_launcher_child():
+        print(
+            f"mr-vae-train: note: {len(data.train)} training examples; batches of {batch_size} instead of "
+            f"--batch-size {cfg.batch_size}",
+            file=sys.stderr,
         )
     config = asdict(cfg)
     if _is_launcher_child():
@@ -265,7 +271,7 @@ def train(cfg: TrainConfig, data: ImageData | None = None, callbacks: Sequence[L
     module = VAEModule(hp, list(data.shape))
     if cfg.arch == "linear":
         module.model.mean.copy_(data.train.flatten(1).mean(0))
-    loader, resume_cb = resumable_loader(TensorDataset(data.train), cfg.batch_size, seed=cfg.seed, drop_last=True)
+    loader, resume_cb = resumable_loader(TensorDataset(data.train), batch_size, seed=cfg.seed, drop_last=True)
     plugin, ckpt_cb = atomic_checkpointing(ckpt_dir, every_n_train_steps=cfg.checkpoint_every)
 
     logger = (
@@ -295,6 +301,7 @@ def train(cfg: TrainConfig, data: ImageData | None = None, callbacks: Sequence[L
             trainer.save_checkpoint(checkpoint_path(ckpt_dir, trainer.global_step, ".ckpt"))
         summary: dict[str, Any] = {
             "mode": cfg.mode,
+            "batch_size": batch_size,
             "steps": trainer.global_step,
             "data": data.source,
             "resumed_from": _ckpt_step(ckpt) if ckpt is not None else None,

@@ -147,6 +147,7 @@ def test_cli_refuses_a_used_out_and_bad_input_in_one_line(tmp_path, capsys):
         (["mr", "--data", str(tmp_path / "missing")], "data not found"),
         (["beta", "--arch", "resnet"], "invalid choice"),
         (["mr", "--hidden", "a,b"], "comma-separated list"),
+        (["mr", "--mode", "beta"], "contradicts the command"),
     ]
     np.save(tmp_path / "wide.npy", np.linspace(-2, 3, 64 * 10).reshape(10, 64).astype(np.float32))
     bad.append((["mr", "--data", str(tmp_path / "wide.npy")], "not in [0, 1] for a Bernoulli decoder"))

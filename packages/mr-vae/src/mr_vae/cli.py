@@ -36,7 +36,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             if action.dest == "mode":
                 action.help = argparse.SUPPRESS
     ns = parser.parse_args(argv)
-    check(getattr(ns, "mode", ns.command) == ns.command, f"--mode {ns.mode} contradicts the command {ns.command}")
+    given = getattr(ns, "mode", ns.command)
+    check(given == ns.command, f"--mode {given} contradicts the command {ns.command}")
     ns.mode = ns.command
     cfg = config_from_args(parser, TrainConfig, namespace=ns)
     result = train(cfg)

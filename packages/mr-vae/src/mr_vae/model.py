@@ -7,8 +7,9 @@ convolution) by a gate of the standardised log beta ``xi`` (paper Eq. 7 and List
 * encoder layers: ``a * sigmoid(w xi + c)``                 (gate in (0, 1); HEAD dropped the 2022 code's factor 2)
 * decoder layers: ``a * sqrt(relu(1 - exp(w xi + c)))``     (gate in [0, 1); the linear-VAE optimum, Section 4)
 
-with ``(w, c)`` an ``nn.Linear(1, units)`` in its default initialisation (never zero-initialised: a zero decoder
-hyper-layer gives gate 0 with zero gradient, a dead decoder). Output heads (mean, log-variance, decoder output) are
+with one ``(w, c)`` pair per gated unit, as an ``nn.Linear(1, units)`` per layer would give (here one
+``nn.Linear(1, all gated units)``, :class:`Gates`), in its default initialisation: never zero-initialised, since a
+zero decoder hyper-layer gives gate 0 with zero gradient, a dead decoder. Output heads (mean, log-variance, decoder output) are
 not gated. ``xi = None`` (or a model built with ``gated=False``) is the plain beta-VAE with the same layers.
 
 beta is sampled log-uniformly per example: ``u ~ U(-sqrt3, sqrt3)`` (zero mean, unit variance: the network input

@@ -5,12 +5,13 @@ the encoder, ``sqrt(relu(1 - exp(.)))`` gates in the decoder); beta is sampled l
 loss is ``D + beta R``. The same code trains plain beta-VAEs (gates off, fixed beta) as the baseline.
 """
 
+from mr_vae.config import TrainConfig
 from mr_vae.data import ImageData, load_data, load_digits_images, load_image_folder, read_idx, write_idx
 from mr_vae.evaluate import beta_grid, monotone_steps, rate_distortion, rd_curve, weighted_loss
 from mr_vae.linear import closed_form, closed_form_curve, optimal_parameters, spectrum
 from mr_vae.model import VAE, BetaRange, Gates, LinearVAE, gaussian_kl, sigmoid_gate, sqrt_gate
 
-_LAZY = {"TrainConfig", "VAEModule", "load_run", "train"}  # from mr_vae.train, which imports Lightning
+_LAZY = {"VAEModule", "load_run", "train"}  # from mr_vae.train, which imports Lightning
 
 
 def __getattr__(name: str):  # noqa: ANN202

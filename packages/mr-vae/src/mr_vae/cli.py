@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mr_vae.config import TrainConfig
 from mr_vae.data import ImageData, check_range, load_images
 from mr_vae.evaluate import beta_grid, plot_rd, rd_curve, write_curve
-from mr_vae.train import TrainConfig, load_run, train
 from orals23_shared.cli import UsageError, add_dataclass_args, check, config_from_args, run_cli
 from orals23_shared.threads import add_threads_arg, set_threads
 
@@ -40,6 +40,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     check(given == ns.command, f"--mode {given} contradicts the command {ns.command}")
     ns.mode = ns.command
     cfg = config_from_args(parser, TrainConfig, namespace=ns)
+    from mr_vae.train import train  # Lightning: imported only once the flags are valid
+
     result = train(cfg)
     if result.summary:
         print(json.dumps({"run": str(result.run_dir), **result.summary}))
@@ -73,6 +75,8 @@ def curve_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     set_threads(args.threads)
     check(args.samples >= 1, f"--samples must be >= 1, got {args.samples}")
+    from mr_vae.train import load_run
+
     module, cfg = load_run(args.run)
     if args.betas is not None:
         try:

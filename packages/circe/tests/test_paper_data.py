@@ -36,9 +36,9 @@ def _sprite(px: int, py: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def dsprites_dir(tmp_path_factory):
-    """The dSprites file layout with one shape/scale/orientation: 32 x 32 positions (1024 images of 64 x 64)."""
+    """The dSprites file layout with 3 shapes, one scale and orientation: 32 x 32 positions (3072 images 64 x 64)."""
     root = tmp_path_factory.mktemp("dsprites")
-    classes = np.array([(0, 0, 0, 0, px, py) for px in range(32) for py in range(32)], dtype=np.int64)
+    classes = np.array([(0, s, 0, 0, px, py) for s in range(3) for px in range(32) for py in range(32)], dtype=np.int64)
     values = classes.astype(np.float64) / np.array([1, 1, 1, 1, 31, 31])
     imgs = np.stack([_sprite(px, py) for *_, px, py in classes])
     np.savez_compressed(root / DSPRITES_FILE, imgs=imgs, latents_classes=classes, latents_values=values)
@@ -58,17 +58,18 @@ def test_official_split_is_train_test_split_with_seed_42():
     np.testing.assert_array_equal(va, rest[perm2[math.ceil(0.5 * n_test) :]])
 
 
-def test_dsprites_linear_sampler_matches_the_official_law(dsprites_dir):
-    """Kept with probability P(N(0,1) >= |posY - posX|), then resampled: the law of d = posY - posX is exact."""
+def test_dsprites_linear_sampler_is_the_official_rule(dsprites_dir):
+    """Kept iff posX - eps <= posY <= posX + eps with eps ~ N(0, 1) drawn per image, then resampled uniformly."""
     classes = np.load(dsprites_dir / DSPRITES_FILE)["latents_classes"]
-    idx = dsprites_linear_indices(classes, 60_000, np.random.default_rng(0))
-    d = classes[idx, 5] - classes[idx, 4]
-    w = norm.sf(np.abs(classes[:, 5] - classes[:, 4]))  # P(eps >= |d|) per image
-    for k in (0, 1, 2):
-        expected = w[np.abs(classes[:, 5] - classes[:, 4]) == k].sum() / w.sum()
-        assert np.mean(np.abs(d) == k) == pytest.approx(expected, abs=0.01)
-    # a "posX = posY + round(N(0,1))" sampler (the first version here) puts 38% at d = 0, the official law ~58%
-    assert np.mean(d == 0) > 0.5
+    idx = dsprites_linear_indices(classes, 20_000, np.random.default_rng(0))
+    eps = np.random.default_rng(0).normal(size=len(classes))  # the same first draw, by hand
+    d = np.abs(classes[:, 5] - classes[:, 4])
+    kept = np.flatnonzero(d <= eps)
+    assert set(idx) == set(kept)  # every kept image drawn, no other
+    counts = np.bincount(idx, minlength=len(classes))[kept]
+    assert counts.min() > 0.6 * counts.mean() and counts.max() < 1.4 * counts.mean()  # uniform over the kept
+    # images with eps < 0 are never kept, also at d = 0 (a "|N(0,1)|" or "round(N(0,1))" rule would keep them)
+    assert not set(idx) & set(np.flatnonzero((d == 0) & (eps < 0)))
 
 
 def test_dsprites_tricky_sampler(dsprites_dir):
@@ -102,9 +103,9 @@ def test_load_dsprites_splits_noise_and_ood(dsprites_dir):
         px, py = round(float(tr.z[i, 0]) * 31), round(float(tr.y[i, 0]) * 31)
         x = tr.x[i, 0].numpy()
         rows = np.flatnonzero(x.any(1))
-        s = int(rows[0]) - 2 * py if rows.size else 64
-        if rows.size and (rows[0] == 0 or rows[-1] == 63):  # clipped by the canvas: the shift is ambiguous
+        if rows.size == 0 or rows[0] == 0 or rows[-1] == 63:  # clipped by the canvas: the shift is ambiguous
             continue
+        s = int(rows[0]) - 2 * py
         ref = translate_rows(_sprite(px, py)[None], np.array([s]))[0]
         assert np.array_equal(ref, x), f"row {i}: not a vertical shift of the sprite at ({px}, {py})"
         shifts.append(s)
@@ -113,8 +114,8 @@ def test_load_dsprites_splits_noise_and_ood(dsprites_dir):
     corr = lambda d: float(np.corrcoef(d.y[:, 0], d.z[:, 0])[0, 1])  # noqa: E731
     assert corr(tr) > 0.95 and abs(corr(data["test_ood"])) < 0.3
     # the OOD splits are the official split's images, the training images come from the training split only
-    _, va, te = official_split(1024)
-    assert len(data["val_ood"]) == 100 and (len(va), len(te)) == (102, 103)
+    _, va, te = official_split(3072)
+    assert len(data["val_ood"]) == 100 and (len(va), len(te)) == (307, 308)
     tricky = load_dsprites(dsprites_dir / DSPRITES_FILE, mode="tricky", n_train=200, n_val=50, n_eval=50, seed=1)
     assert set(np.round(tricky["train"].z[:, 0].numpy() ** 2, 4)) <= {0.0, 1.0, 2.0, 3.0}
     with pytest.raises(UsageError, match="dSprites file not found"):
@@ -129,7 +130,7 @@ def _pgm(path, img: np.ndarray) -> None:
 @pytest.fixture(scope="module")
 def yale_dir(tmp_path_factory):
     """Extended Yale-B layout: 10 subjects, poses 0..8, azimuths -130..130 step 10, elevation 0; pixel (0, 0)
-    encodes the pose and (0, 1) the azimuth of the file, so the test can tell which file an image came from."""
+    encodes the pose and (0, 1) the azimuth (halved) of the file, so the test can tell which file an image came from."""
     root = tmp_path_factory.mktemp("yale")
     for s in range(11, 21):
         sub = root / f"yaleB{s}"
@@ -137,7 +138,7 @@ def yale_dir(tmp_path_factory):
         for p in range(9):
             for az in range(-130, 131, 10):
                 img = np.full((32, 32), 7, dtype=np.uint8)
-                img[:2, :2], img[:2, 2:4] = 20 * p, az + 130
+                img[:2, :2], img[:2, 2:4] = 20 * p, (az + 130) // 2
                 _pgm(sub / f"yaleB{s}_P{p:02d}A{az:+04d}E+00.pgm", img)
         _pgm(sub / f"yaleB{s}_P00_Ambient.pgm", np.zeros((12, 16)))  # no "E" in the name: skipped
     return root
@@ -158,7 +159,7 @@ def test_yaleb_split_sampler_and_pose_noise(yale_dir, tmp_path):
     assert np.all(np.minimum(np.abs(a - 0.5 * pose**2 / 9), np.abs(a + 0.5 * pose**2 / 9)) < 1)
     # the shown image has the row's lighting; its pose is int(p + N(0, 2)) when in 0..8, else p (label noise)
     shown_pose = np.rint(d.x[:, 0, 0, 0].numpy() * 255 / 20).astype(int)  # 32x32 -> 16x16: 2x2 blocks
-    shown_az = np.rint(d.x[:, 0, 0, 1].numpy() * 255 - 130).astype(int)
+    shown_az = 2 * np.rint(d.x[:, 0, 0, 1].numpy() * 255).astype(int) - 130
     assert np.array_equal(shown_az, az)
 
     # P(shown pose == p): int() truncates toward zero, and a pose outside 0..8 keeps p
@@ -177,8 +178,8 @@ def test_yaleb_split_sampler_and_pose_noise(yale_dir, tmp_path):
         (pre / split).mkdir(parents=True)
         for s in subjects:
             (pre / split / s.name).symlink_to(s)
-    assert {k: [p.name for p in v] for k, v in yaleb_subject_split(pre).items()} == {
-        k: [p.name for p in v] for k, v in folders.items()
+    assert {k: sorted(p.name for p in v) for k, v in yaleb_subject_split(pre).items()} == {
+        k: sorted(p.name for p in v) for k, v in folders.items()
     }
 
 
@@ -211,7 +212,7 @@ TINY = "--n-train 192 --n-val 64 --n-eval 64 --heldout 40 --batch-size 64 --epoc
 @pytest.mark.parametrize("name", ["dsprites", "yaleb"])
 def test_circe_train_reaches_the_paper_data(name, dsprites_dir, yale_dir, tmp_path, monkeypatch, capsys):
     root = dsprites_dir if name == "dsprites" else yale_dir
-    extra = ["--image-size", "16"] if name == "yaleb" else []
+    extra = ["--image-size", "32"] if name == "yaleb" else []
     code, cap = _exit(
         ["--data", name, "--root", str(root), "--out", str(tmp_path / name), *TINY, *extra], monkeypatch, capsys
     )

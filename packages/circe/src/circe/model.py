@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from orals23_shared.cli import UsageError
+
 __all__ = ["MLP", "SmallCNN", "ScaledNet", "build_model"]
 
 
@@ -97,4 +99,6 @@ def build_model(x_shape: Sequence[int], out_dim: int, hidden: Sequence[int] = (6
     """MLP for tabular ``x`` (per-row shape of length 1), the small CNN for images (length 2 or 3)."""
     if len(x_shape) == 1:
         return MLP(int(x_shape[0]), out_dim, hidden)
+    if min(x_shape[-2:]) < 32:
+        raise UsageError(f"images of {x_shape[-2]}x{x_shape[-1]} are too small for the official CNN (at least 32x32)")
     return SmallCNN(list(x_shape), out_dim)

@@ -145,6 +145,7 @@ class TrainConfig:
             (self.sigma2_y > 0, f"--sigma2-y must be positive, got {self.sigma2_y}"),
             (self.n_last_reg_layers >= 1, "--n-last-reg-layers must be >= 1"),
             (self.checkpoint_every >= 1, "--checkpoint-every must be >= 1"),
+            (self.image_size >= 32, f"--image-size must be >= 32 (the official CNN), got {self.image_size}"),
             (self.threads >= 0, f"--threads must be >= 0, got {self.threads}"),
             ((self.train is None) == (self.val is None), "--train and --val must be given together"),
             (self.val_ood is None or self.train is not None, "--val-ood needs --train and --val"),

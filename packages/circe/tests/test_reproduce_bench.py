@@ -70,6 +70,21 @@ def test_claim_verdicts_follow_measurements():
         sp_circe=(0.012, 0.05, 0.012, 0.05),
     )
     assert [c.verdict for c in claims_from(bad, opt, "full")] == ["not"] * 5
+    # sprites: a test-set "gain" the size of the seeds' noise, with no gamma that gains on validation, is "not"
+    # (the first quick run here read 0.0510 vs 0.0513 +- 0.003 as "reproduced")
+    noise = _experiment(
+        erm=(0.075, 1.35, 0.075, 1.38, 0.01),
+        circe=(0.34, 0.36, 0.34, 0.35, 0.0001),
+        hsic=(0.45, 0.8, 0.45, 0.8),
+        hscic=(0.2, 0.9, 0.2, 0.9),
+        gcm=(0.1, 1.2, 0.1, 1.2),
+        sp_erm=(0.003, 0.0507, 0.003, 0.0513),
+        sp_circe=(0.003, 0.0512, 0.003, 0.0510),
+    )
+    assert claims_from(noise, opt, "full")[4].verdict == "not"
+    # a gain on validation that the test sets confirm only within 2 standard errors: "partly"
+    noise["sprites"] = _rows("erm", 0, 0.01, 0.05, 0.01, 0.05) + _rows("circe", 10, 0.01, 0.04, 0.01, 0.045)
+    assert claims_from(noise, opt, "full")[4].verdict == "partly"
     # quick mode has no HSIC arms: that claim is "not run", with the command that runs it
     quick = {k: [r for r in v if r["method"] != "hsic"] for k, v in good.items()}
     claims = claims_from(quick, opt, "quick")

@@ -1,5 +1,5 @@
-"""One thread for torch and BLAS: the suite runs on small matrices on shared 2-core machines."""
+"""One thread for torch and BLAS (the shared thread policy): the suite runs small matrices on shared cores."""
 
-from circe.utils import limit_threads
+from orals23_shared.threads import set_threads
 
-limit_threads(1)
+set_threads(1)

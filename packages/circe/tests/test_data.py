@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from circe.data import (
+    Scaling,
     Triples,
     linear_gaussian,
-    load_dsprites,
     load_npz,
-    load_yaleb,
+    nonlinear_shortcut,
     procedural_sprites,
-    read_pgm,
     save_npz,
     split_heldout,
+    weak_shortcut,
 )
 from circe.reproduce import linear_gaussian_optima
 from orals23_shared.cli import UsageError
@@ -86,51 +86,33 @@ def test_npz_round_trip_and_errors(tmp_path):
     assert not set(map(tuple, tr.y.tolist())) & set(map(tuple, held.y.tolist()))
 
 
-def test_dsprites_loader_on_a_fake_file(tmp_path):
-    # 6 latents: color, shape, scale, orientation, posX, posY; a 4x4 position grid, 2 shapes
-    rows = [(0, s, 0, 0, px, py) for s in range(2) for px in range(4) for py in range(4)]
-    classes = np.array(rows)
-    imgs = np.zeros((len(rows), 8, 8), dtype=np.uint8)
-    for i, (_, _, _, _, px, py) in enumerate(rows):
-        imgs[i, 2 * py, 2 * px] = 1
-    np.savez(tmp_path / "dsprites.npz", imgs=imgs, latents_classes=classes)
-    d = load_dsprites(tmp_path / "dsprites.npz", n=200, seed=0, mode="linear")
-    assert d.x.shape == (200, 1, 8, 8)
-    # the sampled image really sits at (posX, posY) = (z, y) * 3
-    for i in range(20):
-        r, c = np.argwhere(d.x[i, 0].numpy() > 0)[0]
-        assert (c // 2, r // 2) == (round(float(d.z[i]) * 3), round(float(d.y[i]) * 3))
-    tricky = load_dsprites(tmp_path / "dsprites.npz", n=100, seed=1, mode="tricky")
-    assert set(np.round(tricky.z[:, 0].numpy() ** 2).astype(int)) <= {0, 1, 2, 3}
-    with pytest.raises(UsageError, match="missing array"):
-        np.savez(tmp_path / "bad.npz", imgs=imgs)
-        load_dsprites(tmp_path / "bad.npz", n=10, seed=0)
-
-
-def test_yaleb_loader_and_pgm(tmp_path):
-    sub = tmp_path / "yaleB11"
-    sub.mkdir()
-    img = (np.arange(48 * 42) % 256).astype(np.uint8).reshape(48, 42)
-    for pose, az in ((0, 10), (3, -25), (8, 130)):
-        name = f"yaleB11_P{pose:02d}A{az:+04d}E+00.pgm"
-        (sub / name).write_bytes(b"P5\n# comment\n42 48\n255\n" + img.tobytes())
-    (sub / "yaleB11_P00_Ambient.pgm").write_bytes(b"P5\n42 48\n255\n" + img.tobytes())
-    np.testing.assert_allclose(read_pgm(sub / "yaleB11_P00A+010E+00.pgm"), img / 255.0, rtol=1e-6)
-    (tmp_path / "ascii.pgm").write_text("P2\n2 2\n10\n0 5\n10 5\n")
-    np.testing.assert_allclose(read_pgm(tmp_path / "ascii.pgm"), [[0, 0.5], [1, 0.5]])
-    data, subjects = load_yaleb(tmp_path, size=16)
-    assert data.x.shape == (3, 1, 16, 16) and list(subjects) == [11, 11, 11]
-    assert sorted(data.y[:, 0].tolist()) == pytest.approx([0, 3 / 9, 8 / 9])
-    assert sorted(data.z[:, 0].tolist()) == pytest.approx([-25 / 130, 10 / 130, 1.0])
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(UsageError, match="no Extended Yale-B"):
-        load_yaleb(tmp_path / "empty", size=8)
-    with pytest.raises(UsageError, match="not found"):
-        load_yaleb(tmp_path / "missing", size=8)
-
-
 def test_triples_validate():
     with pytest.raises(UsageError, match="mismatched"):
         Triples(torch.zeros(5, 2), torch.zeros(4, 1), torch.zeros(5, 1))
     with pytest.raises(UsageError, match=r"y must have shape \(n, d\)"):
         Triples(torch.zeros(5, 2), torch.zeros(5, 1, 1), torch.zeros(5, 1))
+
+
+@pytest.mark.parametrize("gen", [linear_gaussian, nonlinear_shortcut, weak_shortcut])
+def test_shortcut_tasks_keep_the_z_marginal_and_drop_the_dependence_ood(gen):
+    tr, ood = gen(40_000, 0), gen(40_000, 1, ood=True)
+    corr = lambda d: float(np.corrcoef(d.y[:, 0], d.z[:, 0])[0, 1])  # noqa: E731
+    assert corr(tr) > 0.8 and abs(corr(ood)) < 0.02
+    assert float(ood.z.std()) == pytest.approx(float(tr.z.std()), rel=0.02)
+    # X2 is Z plus small noise: the shortcut
+    assert float(np.corrcoef(tr.x[:, 1], tr.z[:, 0])[0, 1]) > 0.99
+
+
+def test_scaling_standardises_and_is_scale_free():
+    d = linear_gaussian(500, 0)
+    s = Scaling.fit(d)
+    torch.testing.assert_close(s.y(d.y).mean(0), torch.zeros(1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(s.y(d.y).std(0), torch.ones(1), atol=1e-5, rtol=0)
+    scaled = Triples(d.x * 0.29, d.y * 0.29, d.z * 0.29)
+    s2 = Scaling.fit(scaled)
+    torch.testing.assert_close(s2.y(scaled.y), s.y(d.y), atol=1e-5, rtol=0)
+    torch.testing.assert_close((scaled.x - s2.x_shift) / s2.x_scale, (d.x - s.x_shift) / s.x_scale, atol=1e-5, rtol=0)
+    raw = Scaling.fit(d, standardize=False)
+    torch.testing.assert_close(raw.y(d.y), d.y)
+    img = Scaling.fit(procedural_sprites(20, 0))  # images: the official Normalize(0.5, 0.5)
+    assert float(img.x_shift) == 0.5 and float(img.x_scale) == 0.5

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
 
 from circe.cli import eval_entry, eval_main, train_entry, train_main
-from circe.data import linear_gaussian, procedural_sprites, save_npz
+from circe.data import Triples, linear_gaussian, procedural_sprites, save_npz
 from circe.model import SmallCNN
 from circe.train import TrainConfig, load_run, train
 from orals23_shared.checkpoint import latest
 from orals23_shared.cli import UsageError, run_cli
+from orals23_shared.runs import read_metrics
 
 TINY = [
     "--n-train",
@@ -59,46 +61,116 @@ def test_train_file_contract_and_eval_json(files, tmp_path, capsys, method):
     # the reloaded model predicts exactly what the trained one did
     module = load_run(run)
     x = linear_gaussian(100, 2, ood=True)
-    pred = module.model(x.x)[-1].detach()
+    pred = module.model.predict(x.x)
     assert res["mse"] == pytest.approx(float(((pred - x.y) ** 2).mean()), rel=1e-5)
 
 
-def test_resume_continues_from_checkpoint(tmp_path):
-    run = tmp_path / "run"
-    base = dict(
-        method="circe",
-        n_train=192,
-        n_val=64,
-        heldout=40,
-        batch_size=64,
-        quiet=True,
-        out=run,
-        checkpoint_every=1,
-        threads=1,
-    )
-    first = train(TrainConfig(epochs=2, **base))
-    ck2 = latest(run / "checkpoints", ".ckpt")
-    assert first.summary["steps"] == 2 * 3
-    with pytest.raises(UsageError, match="already holds checkpoints"):
-        train(TrainConfig(epochs=3, **base))
-    second = train(TrainConfig(epochs=3, resume=True, **base))
-    assert second.summary["steps"] == 3 * 3
-    ck3 = latest(run / "checkpoints", ".ckpt")
-    assert ck3 != ck2 and ck3.name == "ckpt-00000009.ckpt"
+class _KillAt(L.Callback):
+    """Stands in for a kill: the run dies at the start of epoch ``epoch`` (its checkpoints are on disk)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError("killed")
+
+
+class _CountSteps(L.Callback):
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def on_train_batch_end(self, *args) -> None:
+        self.steps += 1
+
+
+RESUME_BASE = dict(n_train=192, n_val=64, n_eval=0, heldout=40, batch_size=64, quiet=True, checkpoint_every=1, epochs=4)
+
+
+@pytest.mark.parametrize("method", ["circe", "gcm"])
+def test_resume_equals_an_uninterrupted_run(tmp_path, method):
+    """2 epochs, killed, then resumed for 2 more == 4 straight (weights to 1e-6, same logged metrics)."""
+    base = dict(RESUME_BASE, method=method, gamma=10.0)
+    straight = train(TrainConfig(out=tmp_path / "a", **base))
+    with pytest.raises(RuntimeError, match="killed"):
+        train(TrainConfig(out=tmp_path / "b", **base), callbacks=[_KillAt(2)])
+    assert latest(tmp_path / "b" / "checkpoints", ".ckpt").name == "ckpt-00000006.ckpt"
+    count = _CountSteps()
+    resumed = train(TrainConfig(out=tmp_path / "b", resume=True, **base), callbacks=[count])
+    assert count.steps == 2 * 3  # it continued: a fresh restart would train 4 epochs (12 steps)
+    assert resumed.summary["steps"] == straight.summary["steps"] == 12
+    for (name, p), q in zip(straight.module.state_dict().items(), resumed.module.state_dict().values(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-6, msg=name)
+    rows_a, rows_b = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
+    assert [r["epoch"] for r in rows_b] == [0, 1, 2, 3]
+    for ra, rb in zip(rows_a, rows_b, strict=True):
+        assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-5)
     # the held-out regression travels in the checkpoint
-    state = torch.load(ck3, map_location="cpu", weights_only=False)["state_dict"]
-    torch.testing.assert_close(state["w1"], first.module.w1)
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [0, 1, 2]
-    with pytest.raises(UsageError, match="no checkpoint"):
-        train(TrainConfig(epochs=1, resume=True, **{**base, "out": tmp_path / "fresh"}))
+    state = torch.load(latest(tmp_path / "b" / "checkpoints", ".ckpt"), map_location="cpu", weights_only=False)
+    torch.testing.assert_close(state["state_dict"]["w1"], straight.module.w1)
+    with pytest.raises(UsageError, match="differs from the saved run in gamma"):
+        train(TrainConfig(out=tmp_path / "b", resume=True, **{**base, "gamma": 1.0}))
 
 
-def test_sprites_cnn_shapes():
+def test_second_train_into_the_same_out_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
+    argv = ["--out", str(tmp_path / "run"), "--n-eval", "0", "--epochs", "1", *TINY]
+    assert _exit_code(train_entry, argv, monkeypatch) in (0, None)
+    capsys.readouterr()
+    assert _exit_code(train_entry, argv, monkeypatch) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already holds a run" in err
+    assert _exit_code(train_entry, [*argv, "--overwrite"], monkeypatch) in (0, None)
+
+
+def test_fitted_model_and_circe_unchanged_when_the_data_are_scaled(tmp_path):
+    """Scale-free strength: x, y and z times 0.29 give the same model (in the data's units) and CIRCE values."""
+    splits = {
+        "train": linear_gaussian(232, 0),
+        "val": linear_gaussian(128, 1),
+        "val_ood": linear_gaussian(128, 2, ood=True),
+    }
+    scaled = {k: Triples(d.x * 0.29, d.y * 0.29, d.z * 0.29) for k, d in splits.items()}
+    test = linear_gaussian(200, 3)
+    base = dict(RESUME_BASE, epochs=3, method="circe", gamma=300.0)
+
+    def fit(data, name, **kw):
+        res = train(TrainConfig(out=tmp_path / name, **{**base, **kw}), data=data)
+        factor = 0.29 if data is scaled else 1.0
+        pred = res.module.model.predict(test.x * factor) / factor
+        return pred, res.summary["val_cond_dep"], read_metrics(tmp_path / name)[-1]["val_penalty"]
+
+    p1, cd1, pen1 = fit(splits, "one")
+    p2, cd2, pen2 = fit(scaled, "scaled")
+    spread = float(p1.std())
+    assert float((p1 - p2).abs().max()) <= 0.05 * spread
+    assert cd2 == pytest.approx(cd1, rel=0.05) and pen2 == pytest.approx(pen1, rel=0.05)
+    # the test has teeth: without standardisation, the same gamma fits a different model on the scaled data
+    q1, _, _ = fit(splits, "raw-one", standardize=False)
+    q2, _, _ = fit(scaled, "raw-scaled", standardize=False)
+    assert float((q1 - q2).abs().max()) > 0.05 * spread
+
+
+def test_small_cnn_is_the_official_regressor():
+    """Official config: conv 1->16->32->64 (3x3, stride 2) with two max-pools, fc1 256->128 + LeakyReLU,
+    fc2 128->64 (no activation), target 64->1; features [enc, fc1, fc2, y_hat]."""
+    cnn = SmallCNN([1, 64, 64], 1)
+    convs = [m for m in cnn.featurizer if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in convs] == [
+        (1, 16, (3, 3), (2, 2), (1, 1)),
+        (16, 32, (3, 3), (2, 2), (1, 1)),
+        (32, 64, (3, 3), (2, 2), (1, 1)),
+    ]
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in cnn.featurizer) == 2
+    lin = [m for m in cnn.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in lin] == [(256, 128), (128, 64), (64, 1)]
+    assert sum(p.numel() for p in cnn.parameters()) == 160 + 4640 + 18496 + 32896 + 8256 + 65
+    feats = cnn(torch.rand(8, 64, 64))
+    assert [tuple(f.shape) for f in feats] == [(8, 256), (8, 128), (8, 64), (8, 1)]
+    with torch.no_grad():
+        torch.testing.assert_close(feats[1], torch.nn.functional.leaky_relu(cnn.fc1[0](feats[0])))
+        torch.testing.assert_close(feats[2], cnn.fc2(feats[1]))  # fc2: no activation
     d = procedural_sprites(5, 0, size=32)
-    feats = SmallCNN([1, 32, 32], 1)(d.x)
-    assert feats[-1].shape == (5, 1) and len(feats) == 5
-    assert SmallCNN([1, 64, 64], 2)(torch.zeros(3, 64, 64))[-1].shape == (3, 2)
+    assert SmallCNN([1, 32, 32], 2)(d.x)[-1].shape == (5, 2)
 
 
 def _exit_code(entry, argv, monkeypatch):

@@ -5,15 +5,28 @@ Lightning; training lives in ``circe.train`` (Lightning), the command lines in `
 ``circe.reproduce`` and ``circe.bench``.
 """
 
-from circe.data import Triples, linear_gaussian, load_dsprites, load_npz, load_yaleb, procedural_sprites, save_npz
+from circe.data import (
+    Scaling,
+    Triples,
+    linear_gaussian,
+    load_npz,
+    nonlinear_shortcut,
+    procedural_sprites,
+    save_npz,
+    weak_shortcut,
+)
 from circe.evaluate import conditional_dependence, evaluate_model, partial_correlation
 from circe.kernels import gaussian_kernel, hsic_biased, hsic_unbiased, linear_kernel, uncentred_u
 from circe.losses import gcm_statistic, hscic_statistic, hsic_penalty
+from circe.paper_data import load_dsprites, load_yaleb
 from circe.regression import HeldoutRegression, circe_statistic, fit_heldout_regression, loo_errors, residual_kernel
 
 __all__ = [
     "Triples",
+    "Scaling",
     "linear_gaussian",
+    "nonlinear_shortcut",
+    "weak_shortcut",
     "procedural_sprites",
     "load_npz",
     "save_npz",

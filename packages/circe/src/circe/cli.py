@@ -1,6 +1,7 @@
 """Command lines ``circe-train`` and ``circe-eval`` (Pogodin et al., ICLR 2023: CIRCE and its baselines).
 
-circe-train --method circe --gamma 10 --out runs/toy                        # built-in linear-Gaussian task
+circe-train --method circe --out runs/toy                                   # built-in linear-Gaussian task
+circe-train --data dsprites --root DIR --out runs/dsprites                  # the paper's data, official samplers
 circe-train --method circe --train tr.npz --val va.npz --out runs/mine      # arrays x (n,...), y (n,dy), z (n,dz)
 circe-eval runs/mine --data test.npz --json                                 # {"mse": ..., "cond_dep": ...}
 """
@@ -25,8 +26,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="circe-train",
         description="Train a regressor with a conditional-independence penalty (CIRCE, HSIC, HSCIC, GCM or none). "
-        "With --train/--val the files hold arrays x (n, ...), y (n, dy), z (n, dz); the held-out regression set "
-        "(--heldout rows) is split off the training file.",
+        "Targets and distractors are standardised, so --gamma means the same on any data scale. With --train/--val "
+        "the files hold arrays x (n, ...), y (n, dy), z (n, dz); the held-out regression set (--heldout rows) is "
+        "split off the training file. A used --out is refused unless --resume or --overwrite.",
     )
     add_dataclass_args(parser, TrainConfig)
     cfg = config_from_args(parser, TrainConfig, argv)
@@ -47,7 +49,7 @@ class EvalConfig:
     out: Path | None = field(default=None, metadata={"help": "also write the metrics to this JSON file"})
     seed: int = field(default=0, metadata={"help": "seed of the split used by the conditional-dependence estimate"})
     device: str = field(default="cpu", metadata={"help": "torch device for the predictions"})
-    threads: int = field(default=0, metadata={"help": "CPU threads for torch/BLAS (0 = library default)"})
+    threads: int = field(default=0, metadata={"help": "CPU threads (0 = $ORALS23_THREADS, else the usable cores)"})
     quiet: bool = field(default=False, metadata={"help": "no progress output"})
 
 
@@ -55,7 +57,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     from circe.data import load_npz
     from circe.evaluate import evaluate_model
     from circe.train import load_run
-    from circe.utils import limit_threads
+    from orals23_shared.threads import set_threads
 
     parser = argparse.ArgumentParser(
         prog="circe-eval",
@@ -69,7 +71,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     cfg = config_from_args(parser, EvalConfig, namespace=ns)
     if cfg.data is None:
         raise UsageError("--data FILE.npz is required")
-    limit_threads(cfg.threads)
+    set_threads(cfg.threads)
     module = load_run(ns.run)
     data = load_npz(cfg.data)
     meta = module.hparams

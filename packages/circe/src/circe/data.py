@@ -1,29 +1,28 @@
 """Data for CIRCE experiments: (X, Y target, Z distractor) triples (Pogodin et al., ICLR 2023, Sec. 5).
 
-Built in (generated, no downloads):
+Built in (generated, no downloads), each with an out-of-distribution (OOD) version in which Z is drawn
+independently of Y with its training marginal:
 
 * ``linear_gaussian`` - the linear-Gaussian shortcut task of the brief: ``Y ~ N(0,1)``, ``Z = Y + 0.3 e_z``,
-  ``X = [Y + 0.7 e_1, Z + 0.05 e_2, 8 noise dims]``; out of distribution Z is drawn independently of Y with the
-  same marginal ``N(0, 1.09)``.
+  ``X = [Y + 0.7 e_1, Z + 0.05 e_2, 8 noise dims]``.
+* ``nonlinear_shortcut`` - the same with a non-linear Y-Z link: ``Z = Y + 0.5 sin(2Y) + 0.3 e_z``.
+* ``weak_shortcut`` - the same with a weaker shortcut: ``Z = Y + 0.6 e_z``.
 * ``procedural_sprites`` - a square drawn in numpy on a ``size x size`` canvas; target Y = vertical grid
   position, distractor Z = horizontal grid position. In training ``posX = posY + round(N(0,1))`` (clipped); out of
   distribution ``posX`` is uniform, independent of ``posY``. The square is drawn at the target row shifted by
   ``round(N(0, noise_px))`` pixels: label noise on the image, as in the official dSprites loader, so that the
   distractor carries extra information about Y. Not dSprites.
 
-From a user path (never downloaded):
+From a user path: ``load_npz`` (arrays ``x`` (n, ...), ``y`` (n, dy), ``z`` (n, dz), validated); the dSprites and
+Extended Yale-B readers are in ``circe.paper_data``.
 
-* ``load_npz`` - arrays ``x`` (n, ...), ``y`` (n, dy), ``z`` (n, dz), validated.
-* ``load_dsprites`` - the original ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` layout (``imgs``,
-  ``latents_classes``): target posY/31, distractor posX/31 ("linear") or ``xi`` with posX ~ posY + xi^2
-  ("tricky"), correlated sampling as the official ``data/dsprites*.py``; ``ood=True`` samples uniformly.
-* ``load_yaleb`` - Extended Yale-B ``<root>/<subject>/yaleBxx_PyyA+aaaE+ee.pgm``: target pose/9, distractor
-  azimuth/130, images block-averaged to ``size x size``.
+``Scaling`` makes the regulariser strength scale-free: targets and distractors (and tabular features) are
+standardised with training statistics, so the MSE is in units of Var(Y) and gamma means the same on every data
+scale (see the README, "Scale-free gamma").
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,14 +34,16 @@ from orals23_shared.cli import UsageError
 
 __all__ = [
     "Triples",
+    "Scaling",
+    "SHORTCUT_TASKS",
     "linear_gaussian",
+    "nonlinear_shortcut",
+    "weak_shortcut",
+    "shortcut_task",
     "procedural_sprites",
     "load_npz",
     "save_npz",
     "split_heldout",
-    "load_dsprites",
-    "load_yaleb",
-    "read_pgm",
 ]
 
 
@@ -76,6 +77,8 @@ def validate(x: Tensor, y: Tensor, z: Tensor, source: str = "data") -> None:
     if len(set(n.values())) != 1:
         raise UsageError(f"{source}: mismatched lengths x={n['x']}, y={n['y']}, z={n['z']}")
     for name, a in (("x", x), ("y", y), ("z", z)):
+        if not a.is_floating_point():  # integer images (uint8 dSprites) are finite by construction
+            continue
         finite = torch.isfinite(a.reshape(a.shape[0], -1)).all(1)
         if not bool(finite.all()):
             row = int((~finite).nonzero()[0, 0])
@@ -86,17 +89,49 @@ def _t(a: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
 
-def linear_gaussian(n: int, seed: int, ood: bool = False, noise_dims: int = 8) -> Triples:
-    """The linear-Gaussian shortcut task (brief (d)1)."""
+def shortcut_task(
+    n: int, seed: int, ood: bool = False, link: str = "linear", z_noise: float = 0.3, noise_dims: int = 8
+) -> Triples:
+    """Shortcut task: ``X = [Y + 0.7 e_1, Z + 0.05 e_2, noise]``, ``Z = f(Y) + z_noise e_z``.
+
+    ``link``: ``linear`` (f(Y) = Y) or ``sine`` (f(Y) = Y + 0.5 sin(2Y), monotone but non-linear). OOD: Z is computed from an independent copy
+    of Y, so its marginal is the training one and it carries no information about Y.
+    """
+    if link not in ("linear", "sine"):
+        raise UsageError(f"link must be 'linear' or 'sine', got {link!r}")
     rng = np.random.default_rng(seed)
     y = rng.normal(size=(n, 1))
-    z = y + 0.3 * rng.normal(size=(n, 1))
-    if ood:  # same marginal N(0, 1 + 0.09), independent of Y
-        z = np.sqrt(1.09) * rng.normal(size=(n, 1))
+    f = (lambda t: t) if link == "linear" else (lambda t: t + 0.5 * np.sin(2.0 * t))
+    z = f(y) + z_noise * rng.normal(size=(n, 1))
+    if ood:
+        z = f(rng.normal(size=(n, 1))) + z_noise * rng.normal(size=(n, 1))
     x = np.concatenate(
         [y + 0.7 * rng.normal(size=(n, 1)), z + 0.05 * rng.normal(size=(n, 1)), rng.normal(size=(n, noise_dims))], 1
     )
     return Triples(_t(x), _t(y), _t(z))
+
+
+def linear_gaussian(n: int, seed: int, ood: bool = False, noise_dims: int = 8) -> Triples:
+    """The linear-Gaussian shortcut task of the brief (d)1: ``Z = Y + 0.3 e_z``."""
+    return shortcut_task(n, seed, ood, "linear", 0.3, noise_dims)
+
+
+def nonlinear_shortcut(n: int, seed: int, ood: bool = False, noise_dims: int = 8) -> Triples:
+    """Non-linear Y-Z link: ``Z = Y + 0.5 sin(2Y) + 0.3 e_z``."""
+    return shortcut_task(n, seed, ood, "sine", 0.3, noise_dims)
+
+
+def weak_shortcut(n: int, seed: int, ood: bool = False, noise_dims: int = 8) -> Triples:
+    """Weaker shortcut: ``Z = Y + 0.6 e_z`` (twice the linear task's distractor noise)."""
+    return shortcut_task(n, seed, ood, "linear", 0.6, noise_dims)
+
+
+#: the generated tabular tasks by name (``circe-train --data NAME``)
+SHORTCUT_TASKS = {
+    "linear-gaussian": linear_gaussian,
+    "nonlinear": nonlinear_shortcut,
+    "weak-shortcut": weak_shortcut,
+}
 
 
 def procedural_sprites(
@@ -173,122 +208,52 @@ def split_heldout(data: Triples, m: int, seed: int, min_train: int = 8) -> tuple
     return data.subset(perm[m:]), data.subset(perm[:m])
 
 
-def load_dsprites(path: str | Path, n: int, seed: int, mode: str = "linear", ood: bool = False) -> Triples:
-    """Sample ``n`` images from the original dSprites ``.npz`` with the official correlation samplers.
+@dataclass
+class Scaling:
+    """Affine maps to the units training works in: ``(v - shift) / scale`` for x, y and z.
 
-    ``linear``: posX = clip(posY + round(N(0,1))), target posY/31, distractor posX/31.
-    ``tricky``: xi = +-sqrt(U{0..3}), posX = clip(posY + xi^2), distractor xi (a non-linear Y-Z relation).
-    ``ood``: uniform over all images (posX independent of posY).
+    ``fit`` with ``standardize=True``: y and z per column by the training mean and standard deviation, tabular x
+    per column likewise; images get the official loaders' ``Normalize(0.5, 0.5)`` (pixels in [0, 1] -> [-1, 1]).
+    With ``standardize=False`` y, z and tabular x are used as given (the official convention).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"dSprites file not found: {path}")
-    if mode not in ("linear", "tricky"):
-        raise UsageError(f"dSprites mode must be 'linear' or 'tricky', got {mode!r}")
-    with np.load(path, allow_pickle=False) as f:
-        for k in ("imgs", "latents_classes"):
-            if k not in f.files:
-                raise UsageError(f"{path}: not a dSprites file (missing array {k})")
-        imgs = f["imgs"]
-        classes = f["latents_classes"]
-    if classes.ndim != 2 or classes.shape[1] != 6 or classes.shape[0] != imgs.shape[0]:
-        raise UsageError(f"{path}: latents_classes must have shape ({imgs.shape[0]}, 6), got {classes.shape}")
-    rng = np.random.default_rng(seed)
-    pos_x_all, pos_y_all = classes[:, 4], classes[:, 5]
-    top = int(max(pos_x_all.max(), pos_y_all.max()))
-    by_xy: dict[tuple[int, int], np.ndarray] = {}
-    for i, key in enumerate(zip(pos_x_all.tolist(), pos_y_all.tolist())):
-        by_xy.setdefault(key, []).append(i)  # type: ignore[arg-type]
-    pos_y = rng.integers(0, top + 1, size=n)
-    xi = np.zeros(n)
-    if ood:
-        pos_x = rng.integers(0, top + 1, size=n)
-    elif mode == "linear":
-        pos_x = np.clip(pos_y + np.rint(rng.normal(size=n)).astype(int), 0, top)
-    else:
-        xi = np.sqrt(rng.integers(0, 4, size=n)) * rng.choice([-1.0, 1.0], size=n)
-        pos_x = np.clip(pos_y + np.rint(xi**2).astype(int), 0, top)
-    idx = np.empty(n, dtype=np.int64)
-    for k in range(n):
-        cands = by_xy.get((int(pos_x[k]), int(pos_y[k])))
-        if not cands:
-            raise UsageError(f"{path}: no image with posX={pos_x[k]}, posY={pos_y[k]}")
-        idx[k] = cands[rng.integers(len(cands))]
-    x = imgs[idx].astype(np.float32)[:, None]
-    y = (pos_y / max(top, 1))[:, None]
-    z = (pos_x / max(top, 1))[:, None] if (mode == "linear" or ood) else xi[:, None]
-    return Triples(_t(x), _t(y), _t(z))
 
+    x_shift: Tensor
+    x_scale: Tensor
+    y_shift: Tensor
+    y_scale: Tensor
+    z_shift: Tensor
+    z_scale: Tensor
 
-_YALE = re.compile(r"^yaleB(\d+)_P(\d+)A([+-]\d+)E([+-]\d+)\.pgm$")
+    @staticmethod
+    def _moments(a: Tensor) -> tuple[Tensor, Tensor]:
+        a = a.to(torch.float64)
+        sd = a.std(0)
+        return a.mean(0).float(), torch.where(sd > 0, sd, torch.ones_like(sd)).float()
 
+    @classmethod
+    def fit(cls, data: Triples, standardize: bool = True) -> Scaling:
+        one, zero = torch.ones(()), torch.zeros(())
+        if data.x.ndim > 2:
+            xs, xc = torch.tensor(0.5), torch.tensor(0.5)
+        elif standardize:
+            xs, xc = cls._moments(data.x)
+        else:
+            xs, xc = zero, one
+        if standardize:
+            ys, yc = cls._moments(data.y)
+            zs, zc = cls._moments(data.z)
+        else:
+            ys, yc = torch.zeros(data.y.shape[1]), torch.ones(data.y.shape[1])
+            zs, zc = torch.zeros(data.z.shape[1]), torch.ones(data.z.shape[1])
+        return cls(xs, xc, ys, yc, zs, zc)
 
-def read_pgm(path: str | Path) -> np.ndarray:
-    """Read a binary (P5) or ASCII (P2) PGM image as a float array in [0, 1]."""
-    path = Path(path)
-    data = path.read_bytes()
-    tokens: list[bytes] = []
-    pos = 0
-    while len(tokens) < 4:
-        while pos < len(data) and data[pos : pos + 1].isspace():
-            pos += 1
-        if data[pos : pos + 1] == b"#":
-            while pos < len(data) and data[pos : pos + 1] not in (b"\n", b"\r"):
-                pos += 1
-            continue
-        start = pos
-        while pos < len(data) and not data[pos : pos + 1].isspace():
-            pos += 1
-        if start == pos:
-            raise UsageError(f"{path}: truncated PGM header")
-        tokens.append(data[start:pos])
-    magic = tokens[0]
-    try:
-        w, h, maxval = (int(t) for t in tokens[1:4])
-    except ValueError as e:
-        raise UsageError(f"{path}: malformed PGM header {tokens!r}") from e
-    if magic == b"P5":
-        dtype = np.uint8 if maxval < 256 else np.dtype(">u2")
-        body = np.frombuffer(data, dtype=dtype, count=w * h, offset=pos + 1)
-    elif magic == b"P2":
-        body = np.array(data[pos:].split()[: w * h], dtype=np.float64)
-    else:
-        raise UsageError(f"{path}: not a PGM image (magic {magic!r})")
-    if body.size != w * h:
-        raise UsageError(f"{path}: expected {w * h} pixels, found {body.size}")
-    return body.reshape(h, w).astype(np.float32) / float(maxval)
+    def y(self, y: Tensor) -> Tensor:
+        return (y - self.y_shift.to(y)) / self.y_scale.to(y)
 
+    def z(self, z: Tensor) -> Tensor:
+        return (z - self.z_shift.to(z)) / self.z_scale.to(z)
 
-def _block_resize(img: np.ndarray, size: int) -> np.ndarray:
-    h, w = img.shape
-    rows = np.linspace(0, h, size + 1).astype(int)
-    cols = np.linspace(0, w, size + 1).astype(int)
-    out = np.empty((size, size), dtype=np.float32)
-    for i in range(size):
-        for j in range(size):
-            out[i, j] = img[rows[i] : max(rows[i + 1], rows[i] + 1), cols[j] : max(cols[j + 1], cols[j] + 1)].mean()
-    return out
-
-
-def load_yaleb(root: str | Path, size: int = 32) -> tuple[Triples, np.ndarray]:
-    """Read every ``yaleBxx_PyyA+aaaE+ee.pgm`` under ``root``; returns the triples and the subject id per row.
-
-    Target pose/9, distractor light azimuth/130 (the official normalisation). Ambient images (``*_Ambient.pgm``)
-    and other files are skipped; the correlated "y-cone" samplers of the official code are not included.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise UsageError(f"Extended Yale-B folder not found: {root}")
-    xs, ys, zs, subj = [], [], [], []
-    for p in sorted(root.rglob("*.pgm")):
-        m = _YALE.match(p.name)
-        if m is None:
-            continue
-        xs.append(_block_resize(read_pgm(p), size))
-        subj.append(int(m.group(1)))
-        ys.append(int(m.group(2)) / 9.0)
-        zs.append(int(m.group(3)) / 130.0)
-    if not xs:
-        raise UsageError(f"{root}: no Extended Yale-B images named yaleBxx_PyyA+aaaE+ee.pgm found")
-    x = np.stack(xs)[:, None]
-    return Triples(_t(x), _t(np.array(ys)[:, None]), _t(np.array(zs)[:, None])), np.array(subj)
+    def as_dict(self) -> dict[str, list[float] | float]:
+        return {
+            k: getattr(self, k).tolist() for k in ("x_shift", "x_scale", "y_shift", "y_scale", "z_shift", "z_scale")
+        }

@@ -49,23 +49,31 @@ def sq_dists(a: Tensor, b: Tensor | None = None) -> Tensor:
     return d
 
 
+def _median_of(d: Tensor) -> float:
+    """Median of the off-diagonal entries of a symmetric squared-distance matrix (from its upper triangle, which
+    has the same lower median as both triangles together)."""
+    n = d.shape[0]
+    if n < 2:
+        return 1.0
+    iu = torch.triu_indices(n, n, 1, device=d.device)
+    med = float(d.detach()[iu[0], iu[1]].median())
+    return med if med > 0 else 1.0
+
+
 def median_sigma2(a: Tensor) -> float:
     """Median heuristic: the median of the off-diagonal squared distances of ``a`` (a float; never differentiated)."""
     with torch.no_grad():
-        d = sq_dists(a.detach())
-        n = d.shape[0]
-        off = d[~torch.eye(n, dtype=torch.bool, device=d.device)]
-        med = float(off.median()) if off.numel() else 1.0
-    return med if med > 0 else 1.0
+        return _median_of(sq_dists(a.detach()))
 
 
 def gaussian_kernel(a: Tensor, b: Tensor | None = None, sigma2: float | None = None) -> Tensor:
     """``exp(-||a_i - b_j||^2 / sigma2)``; ``sigma2=None`` uses the median heuristic on ``a``."""
+    d = sq_dists(a, b)
     if sigma2 is None:
-        sigma2 = median_sigma2(a)
+        sigma2 = _median_of(d) if b is None else median_sigma2(a)
     if sigma2 <= 0:
         raise UsageError(f"kernel bandwidth sigma2 must be positive, got {sigma2}")
-    return torch.exp(-sq_dists(a, b) / sigma2)
+    return torch.exp(-d / sigma2)
 
 
 def linear_kernel(a: Tensor, b: Tensor | None = None, sigma2: float | None = None) -> Tensor:

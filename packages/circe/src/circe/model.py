@@ -4,9 +4,15 @@ As the official ``model/regressor.py``, ``forward`` returns the list of intermed
 prediction ``y_hat``; the CIRCE penalty is applied to the last ``n_last_reg_layers`` entries, so the default
 ``n_last_reg_layers=1`` regularises the prediction itself (the official configs' choice), not a hidden layer.
 
-* ``MLP`` for tabular ``x`` (n, d): ``d -> hidden -> hidden -> dy`` with LeakyReLU.
-* ``SmallCNN`` for images (n, 1, H, W) or (n, H, W): the official dSprites regressor, conv3x3 s2 (1->16) ->
-  conv3x3 s2 (->32) -> maxpool -> conv3x3 s2 (->64) -> maxpool -> 256 -> 128 -> 64 -> dy, LeakyReLU.
+* ``MLP`` for tabular ``x`` (n, d): ``d -> hidden -> hidden -> dy`` with LeakyReLU (no official counterpart: the
+  official code has only image models).
+* ``SmallCNN`` for images (n, 1, H, W) or (n, H, W): the official dSprites regressor
+  (``config/dsprites_linear/circe.yml``): featurizer conv3x3 s2 (1->16) -> conv3x3 s2 (->32) -> maxpool 2 ->
+  conv3x3 s2 (->64) -> maxpool 2 (LeakyReLU after each conv), ``fc1`` = Linear(flat, 128) + LeakyReLU,
+  ``fc2`` = Linear(128, 64) with no activation, ``target`` = Linear(64, dy); features
+  ``[flat, fc1, fc2, y_hat]``. ``flat`` is 256 on 64x64 images, as the official ``in_features: 256``.
+* ``ScaledNet`` wraps either: it standardises the inputs and returns features in standardised target units,
+  and ``predict`` maps the prediction back to the data's units (see ``circe.data.Scaling``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MLP", "SmallCNN", "build_model"]
+from orals23_shared.cli import UsageError
+
+__all__ = ["MLP", "SmallCNN", "ScaledNet", "build_model"]
 
 
 class MLP(nn.Module):
@@ -38,34 +46,59 @@ class MLP(nn.Module):
 
 
 class SmallCNN(nn.Module):
+    """The official dSprites regressor (featurizer, fc1, fc2, target)."""
+
     def __init__(self, in_shape: Sequence[int], out_dim: int) -> None:
         super().__init__()
         channels = in_shape[0] if len(in_shape) == 3 else 1
-        self.act = nn.LeakyReLU()
-        self.conv = nn.Sequential(
+        self.featurizer = nn.Sequential(
             nn.Conv2d(channels, 16, 3, stride=2, padding=1), nn.LeakyReLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.LeakyReLU(), nn.MaxPool2d(2, ceil_mode=True),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.LeakyReLU(), nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.LeakyReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.LeakyReLU(), nn.MaxPool2d(2, 2),
         )  # fmt: skip
         with torch.no_grad():
-            flat = self.conv(torch.zeros(1, channels, *in_shape[-2:])).numel()
-        self.fc = nn.ModuleList([nn.Linear(flat, 256), nn.Linear(256, 128), nn.Linear(128, 64)])
-        self.head = nn.Linear(64, out_dim)
+            flat = self.featurizer(torch.zeros(1, channels, *in_shape[-2:])).numel()
+        self.fc1 = nn.Sequential(nn.Linear(flat, 128), nn.LeakyReLU())
+        self.fc2 = nn.Linear(128, 64)
+        self.target = nn.Linear(64, out_dim)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         if x.ndim == 3:
             x = x[:, None]
-        h = self.conv(x).flatten(1)
-        feats = [h]
-        for layer in self.fc:
-            h = self.act(layer(h))
-            feats.append(h)
-        feats.append(self.head(h))
-        return feats
+        enc = self.featurizer(x).flatten(1)
+        fc1 = self.fc1(enc)
+        fc2 = self.fc2(fc1)
+        return [enc, fc1, fc2, self.target(fc2)]
+
+
+class ScaledNet(nn.Module):
+    """``net`` on standardised inputs: ``forward`` gives features in standardised target units, ``predict`` data units.
+
+    ``x_shift``/``x_scale`` broadcast against one row of ``x`` (per column for tabular data, one number for
+    images); ``y_shift``/``y_scale`` per target column. Integer inputs (uint8 images) are converted to float here.
+    """
+
+    def __init__(self, net: nn.Module, x_shift: Tensor, x_scale: Tensor, y_shift: Tensor, y_scale: Tensor) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("x_shift", x_shift.float().clone())
+        self.register_buffer("x_scale", x_scale.float().clone())
+        self.register_buffer("y_shift", y_shift.float().clone())
+        self.register_buffer("y_scale", y_scale.float().clone())
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        return self.net((x.float() - self.x_shift) / self.x_scale)
+
+    @torch.no_grad()
+    def predict(self, x: Tensor) -> Tensor:
+        """The prediction in the data's units."""
+        return self(x)[-1] * self.y_scale + self.y_shift
 
 
 def build_model(x_shape: Sequence[int], out_dim: int, hidden: Sequence[int] = (64, 64)) -> nn.Module:
     """MLP for tabular ``x`` (per-row shape of length 1), the small CNN for images (length 2 or 3)."""
     if len(x_shape) == 1:
         return MLP(int(x_shape[0]), out_dim, hidden)
+    if min(x_shape[-2:]) < 32:
+        raise UsageError(f"images of {x_shape[-2]}x{x_shape[-1]} are too small for the official CNN (at least 32x32)")
     return SmallCNN(list(x_shape), out_dim)

@@ -1,25 +1,31 @@
 """Lightning training of a regressor with a conditional-independence penalty (Pogodin et al., ICLR 2023, Eq. (9)).
 
-Loss per minibatch: ``MSE(y_hat, y) + gamma * sum_{l in last L layers} D(phi_l)`` where ``D`` is
+Loss per minibatch, in standardised units (``circe.data.Scaling``: Y and Z standardised with training
+statistics, so the MSE is MSE/Var(Y) and ``gamma`` does not depend on the data's scale)::
+
+    MSE(y_hat, y) / Var(Y) + gamma * sum_{l in last L layers} D(phi_l)
+
+where ``D`` is
 
 * ``circe`` - CIRCE with the held-out regression solved once before training (``circe.regression``),
 * ``hsic``  - unconditional HSIC(phi, Z),
-* ``hscic`` - per-batch HSCIC (ridge and Y bandwidth chosen once by LOO on the first batch, as the official code),
+* ``hscic`` - per-batch HSCIC (ridge and Y bandwidth chosen once by LOO on one batch, as the official code),
 * ``gcm``   - the GCM statistic on the prediction (held-out linear Z|Y, previous-batch linear phi|Y),
 * ``erm``   - nothing.
 
 The held-out set (``heldout`` rows) is removed from the training data for every method, so all methods see the
-same training rows. Checkpoints are written atomically every ``checkpoint_every`` epochs to
-``RUN/checkpoints/ckpt-<step>.ckpt``; ``--resume`` continues from the newest one.
+same training rows. Run folders follow ``orals23_shared.runfolder``; checkpoints are Lightning's, written
+atomically (``orals23_shared.lightning.atomic_checkpointing``) every ``checkpoint_every`` epochs, and the
+training order is fixed by ``(seed, epoch)`` (``resumable_loader``), so ``--resume`` continues to the same
+weights as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
+import math
 import sys
-import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -29,24 +35,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
 
-from circe.data import Triples, linear_gaussian, load_npz, procedural_sprites, split_heldout
+from circe.data import SHORTCUT_TASKS, Scaling, Triples, load_npz, procedural_sprites, split_heldout
 from circe.evaluate import evaluate_model
 from circe.kernels import gaussian_kernel
 from circe.losses import LinearFit, fit_linear, gcm_statistic, hscic_statistic, hsic_penalty
-from circe.model import build_model
+from circe.model import ScaledNet, build_model
 from circe.regression import HeldoutRegression, circe_statistic, fit_heldout_regression, select_loo
-from circe.utils import limit_threads
-from orals23_shared.checkpoint import atomic_write_json, checkpoint_path, latest
+from orals23_shared.checkpoint import atomic_write_json, latest
 from orals23_shared.cli import UsageError
-from orals23_shared.runs import RunLogger, make_run_dir
+from orals23_shared.lightning import atomic_checkpointing, quiet_lightning, resumable_loader
+from orals23_shared.runfolder import FREE_FIELDS, prepare_run_dir
+from orals23_shared.runs import RunLogger
 from orals23_shared.seed import seed_everything
+from orals23_shared.threads import set_threads
 
-__all__ = ["TrainConfig", "CirceModule", "TrainResult", "train", "load_run", "load_data"]
+__all__ = ["DEFAULT_GAMMA", "TrainConfig", "CirceModule", "TrainResult", "train", "load_run", "load_data"]
 
 Method = Literal["erm", "circe", "hsic", "hscic", "gcm"]
+DataName = Literal["linear-gaussian", "nonlinear", "weak-shortcut", "sprites", "dsprites", "yaleb"]
 HSCIC_LAMBDA_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+#: the default strength, in standardised units (see the README, "Scale-free gamma")
+DEFAULT_GAMMA = 300.0
+#: fields that may change between a run and its --resume (besides the shared ones)
+CIRCE_FREE = FREE_FIELDS | {"max_seconds", "patience"}
 
 
 @dataclass
@@ -54,20 +66,46 @@ class TrainConfig:
     """One training run (``circe-train``)."""
 
     method: Method = field(default="circe", metadata={"help": "penalty: erm | circe | hsic | hscic | gcm"})
-    gamma: float = field(default=10.0, metadata={"help": "penalty weight (the official 'lamda')"})
-    dataset: Literal["linear-gaussian", "sprites"] = field(
-        default="linear-gaussian", metadata={"help": "built-in dataset, used when --train is not given"}
+    gamma: float = field(
+        default=DEFAULT_GAMMA,
+        metadata={"help": "penalty weight on the standardised loss MSE/Var(Y) + gamma * penalty (scale-free)"},
     )
+    data: DataName = field(
+        default="linear-gaussian",
+        metadata={
+            "help": "built-in task (linear-gaussian, nonlinear, weak-shortcut, sprites) or the paper's data "
+            "(dsprites, yaleb: with --root); ignored when --train is given"
+        },
+    )
+    root: Path | None = field(
+        default=None, metadata={"help": "dsprites: folder (or file) of dsprites_ndarray_...64x64.npz; yaleb: folder "
+        "of the Extended Yale-B subject folders yaleBxx/"}
+    )  # fmt: skip
+    dsprites_mode: Literal["linear", "tricky"] = field(default="linear", metadata={"help": "dSprites Y-Z sampler"})
+    label_noise: float = field(
+        default=2.0, metadata={"help": "dsprites/yaleb: the official noise (shift 2*N(0, noise) px / pose N(0, noise))"}
+    )
+    image_size: int = field(default=64, metadata={"help": "yaleb: images area-averaged to this size"})
     train: Path | None = field(default=None, metadata={"help": ".npz with arrays x (n,...), y (n,dy), z (n,dz)"})
     val: Path | None = field(default=None, metadata={"help": "validation .npz (same arrays); required with --train"})
-    n_train: int = field(default=4000, metadata={"help": "built-in data: training rows (the held-out set is extra)"})
-    n_val: int = field(default=1000, metadata={"help": "built-in data: validation rows"})
+    val_ood: Path | None = field(
+        default=None, metadata={"help": "optional OOD-validation .npz (Z independent of Y), reported in summary.json"}
+    )
+    n_train: int = field(
+        default=4000,
+        metadata={"help": "training rows (the held-out set is extra); dsprites/yaleb: 0 = the official split size"},
+    )
+    n_val: int = field(default=1000, metadata={"help": "validation rows (ID and OOD-validation)"})
+    n_eval: int = field(default=2000, metadata={"help": "rows of each test split evaluated at the end (0: none)"})
     heldout: int = field(default=500, metadata={"help": "rows split off the training data for the Z|Y regression (M)"})
     batch_size: int = field(default=256, metadata={"help": "minibatch size B"})
     epochs: int = field(default=40, metadata={"help": "training epochs"})
     lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate (cosine schedule over the epochs)"})
     weight_decay: float = field(default=1e-2, metadata={"help": "AdamW weight decay"})
     hidden: tuple[int, ...] = field(default=(64, 64), metadata={"help": "MLP hidden widths (tabular x)"})
+    standardize: bool = field(
+        default=True, metadata={"help": "standardise y, z and tabular x with training statistics (scale-free gamma)"}
+    )
     sigma2_phi: float | None = field(
         default=None, metadata={"help": "feature kernel bandwidth; none = median per batch"}
     )
@@ -81,13 +119,14 @@ class TrainConfig:
     patience: int = field(default=0, metadata={"help": "early stopping on validation loss (0 = off)"})
     checkpoint_every: int = field(default=5, metadata={"help": "epochs between checkpoints"})
     out: Path = field(default=Path("runs/circe"), metadata={"help": "run directory"})
-    resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in --out"})
+    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its newest checkpoint"})
+    overwrite: bool = field(default=False, metadata={"help": "replace the run in --out"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     device: str = field(default="cpu", metadata={"help": "accelerator: cpu | gpu | auto"})
     devices: int = field(default=1, metadata={"help": "devices per node (Lightning)"})
     num_nodes: int = field(default=1, metadata={"help": "nodes (Lightning)"})
     strategy: str = field(default="auto", metadata={"help": "Lightning strategy, e.g. ddp"})
-    threads: int = field(default=0, metadata={"help": "CPU threads for torch/BLAS (0 = library default)"})
+    threads: int = field(default=0, metadata={"help": "CPU threads (0 = $ORALS23_THREADS, else the usable cores)"})
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def __post_init__(self) -> None:
@@ -99,13 +138,25 @@ class TrainConfig:
             ),
             (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
             (self.heldout >= 4, f"--heldout must be >= 4, got {self.heldout}"),
-            (self.n_train >= 8 and self.n_val >= 16, "--n-train must be >= 8 and --n-val >= 16"),
+            (self.n_train >= 0 and self.n_val >= 16, "--n-train must be >= 0 and --n-val >= 16"),
+            (self.n_eval == 0 or self.n_eval >= 16, "--n-eval must be 0 or >= 16"),
             (self.lr > 0, f"--lr must be positive, got {self.lr}"),
             (self.ridge > 0, f"--ridge must be positive, got {self.ridge}"),
             (self.sigma2_y > 0, f"--sigma2-y must be positive, got {self.sigma2_y}"),
             (self.n_last_reg_layers >= 1, "--n-last-reg-layers must be >= 1"),
             (self.checkpoint_every >= 1, "--checkpoint-every must be >= 1"),
+            (self.image_size >= 32, f"--image-size must be >= 32 (the official CNN), got {self.image_size}"),
+            (self.threads >= 0, f"--threads must be >= 0, got {self.threads}"),
             ((self.train is None) == (self.val is None), "--train and --val must be given together"),
+            (self.val_ood is None or self.train is not None, "--val-ood needs --train and --val"),
+            (
+                self.train is not None or self.data not in ("dsprites", "yaleb") or self.root is not None,
+                f"--data {self.data} needs --root DIR (the folder holding the dataset's standard files)",
+            ),
+            (
+                self.train is not None or self.data in ("dsprites", "yaleb") or self.n_train >= 8,
+                "--n-train must be >= 8 for the built-in tasks",
+            ),
         ]
         for ok, msg in checks:
             if not ok:
@@ -113,35 +164,86 @@ class TrainConfig:
         self.hidden = tuple(int(h) for h in self.hidden)
 
 
-def load_data(cfg: TrainConfig) -> tuple[Triples, Triples]:
-    """Training and validation triples: the files named by ``--train/--val`` or the built-in generator."""
+def load_data(cfg: TrainConfig) -> dict[str, Triples]:
+    """``train`` (held-out rows included), ``val`` and, where the task has them, ``val_ood``, ``test``, ``test_ood``."""
     if cfg.train is not None:
-        train, val = load_npz(cfg.train), load_npz(cfg.val)  # type: ignore[arg-type]
-        if (
-            train.x.shape[1:] != val.x.shape[1:]
-            or train.y.shape[1] != val.y.shape[1]
-            or train.z.shape[1] != val.z.shape[1]
-        ):
-            raise UsageError(
-                f"{cfg.val}: shapes x{tuple(val.x.shape[1:])}, y{tuple(val.y.shape[1:])}, "
-                f"z{tuple(val.z.shape[1:])} differ from the training file's x{tuple(train.x.shape[1:])}, "
-                f"y{tuple(train.y.shape[1:])}, z{tuple(train.z.shape[1:])}"
-            )
-        return train, val
-    gen = linear_gaussian if cfg.dataset == "linear-gaussian" else procedural_sprites
-    return gen(cfg.n_train + cfg.heldout, seed=cfg.seed), gen(cfg.n_val, seed=cfg.seed + 10_000)
+        out = {"train": load_npz(cfg.train), "val": load_npz(cfg.val)}  # type: ignore[arg-type]
+        if cfg.val_ood is not None:
+            out["val_ood"] = load_npz(cfg.val_ood)
+        tr = out["train"]
+        for name, d in out.items():
+            if d.x.shape[1:] != tr.x.shape[1:] or d.y.shape[1] != tr.y.shape[1] or d.z.shape[1] != tr.z.shape[1]:
+                path = cfg.val if name == "val" else cfg.val_ood
+                raise UsageError(
+                    f"{path}: shapes x{tuple(d.x.shape[1:])}, y{tuple(d.y.shape[1:])}, z{tuple(d.z.shape[1:])} "
+                    f"differ from the training file's x{tuple(tr.x.shape[1:])}, y{tuple(tr.y.shape[1:])}, "
+                    f"z{tuple(tr.z.shape[1:])}"
+                )
+        return out
+    if cfg.data in ("dsprites", "yaleb"):
+        from circe.paper_data import load_dsprites, load_yaleb
+
+        n = cfg.n_train + cfg.heldout if cfg.n_train else 0
+        common = {"n_train": n, "n_val": cfg.n_val, "n_eval": cfg.n_eval, "noise": cfg.label_noise, "seed": cfg.seed}
+        if cfg.data == "dsprites":
+            return load_dsprites(cfg.root, mode=cfg.dsprites_mode, **common)  # type: ignore[arg-type]
+        return load_yaleb(cfg.root, size=cfg.image_size, **common)  # type: ignore[arg-type]
+    gen = procedural_sprites if cfg.data == "sprites" else SHORTCUT_TASKS[cfg.data]
+    s = cfg.seed
+    out = {
+        "train": gen(cfg.n_train + cfg.heldout, seed=s),
+        "val": gen(cfg.n_val, seed=s + 10_000),
+        "val_ood": gen(cfg.n_val, seed=s + 20_000, ood=True),
+    }
+    if cfg.n_eval:
+        out["test"] = gen(cfg.n_eval, seed=s + 30_000)
+        out["test_ood"] = gen(cfg.n_eval, seed=s + 40_000, ood=True)
+    return out
+
+
+class _Rows(torch.utils.data.Dataset):
+    """(x, y, z) rows fetched a whole batch at a time (``__getitems__``): no per-row Python overhead."""
+
+    def __init__(self, data: Triples) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
+        return self.data.x[i], self.data.y[i], self.data.z[i]
+
+    def __getitems__(self, idx: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+        t = torch.as_tensor(idx, dtype=torch.long)
+        return self.data.x[t], self.data.y[t], self.data.z[t]
+
+
+def _as_batch(batch: Any) -> Any:
+    """collate_fn: ``__getitems__`` already returns the batch."""
+    return batch
 
 
 class CirceModule(L.LightningModule):
-    """Regressor + penalty. The held-out regression lives in buffers so checkpoints carry it."""
+    """Regressor + penalty. Scalings and the held-out regression live in buffers so checkpoints carry them."""
 
     def __init__(
-        self, cfg: dict[str, Any], x_shape: list[int], dy: int, dz: int, m: int, reg_meta: dict[str, Any] | None = None
+        self,
+        cfg: dict[str, Any],
+        x_shape: list[int],
+        dy: int,
+        dz: int,
+        m: int,
+        reg_meta: dict[str, Any] | None = None,
+        steps_per_epoch: int = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.cfg = cfg
-        self.model = build_model(x_shape, dy, cfg.get("hidden", (64, 64)))
+        xs = torch.zeros(x_shape[0]) if len(x_shape) == 1 else torch.zeros(())
+        net = build_model(x_shape, dy, cfg.get("hidden", (64, 64)))
+        self.model = ScaledNet(net, xs, torch.ones_like(xs), torch.zeros(dy), torch.ones(dy))
+        self.register_buffer("z_shift", torch.zeros(dz))
+        self.register_buffer("z_scale", torch.ones(dz))
         self.register_buffer("y_h", torch.zeros(m, dy))
         self.register_buffer("z_h", torch.zeros(m, dz))
         self.register_buffer("w1", torch.zeros(m, m))
@@ -149,9 +251,18 @@ class CirceModule(L.LightningModule):
         self.register_buffer("gcm_coef", torch.zeros(dy, dz))
         self.register_buffer("gcm_intercept", torch.zeros(dz))
         self.reg_meta = dict(reg_meta or {})
+        self.steps_per_epoch = max(1, int(steps_per_epoch))
         self._gcm_prev: dict[str, tuple[Tensor, Tensor] | None] = {}
+        self._sums: dict[str, Tensor] = {}
+        self.val_metrics: dict[str, float] = {}
 
-    # -- the held-out regression -------------------------------------------------------------------
+    # -- scalings and the held-out regression --------------------------------------------------------
+    def set_scaling(self, s: Scaling) -> None:
+        for name in ("x_shift", "x_scale", "y_shift", "y_scale"):
+            getattr(self.model, name).copy_(getattr(s, name))
+        self.z_shift.copy_(s.z_shift)
+        self.z_scale.copy_(s.z_scale)
+
     def set_regression(self, reg: HeldoutRegression, extra: dict[str, Any]) -> None:
         for name, value in (("y_h", reg.y), ("z_h", reg.z), ("w1", reg.w1), ("w2", reg.w2)):
             getattr(self, name).copy_(value.to(torch.float32))
@@ -186,6 +297,7 @@ class CirceModule(L.LightningModule):
         return self.model(x)
 
     def penalty(self, feats: list[Tensor], y: Tensor, z: Tensor, stage: str) -> Tensor:
+        """The dependence penalty of standardised features ``feats`` given standardised ``y`` and ``z``."""
         method = self.cfg["method"]
         if method == "erm" or y.shape[0] < 4:
             return feats[-1].new_zeros(())
@@ -217,21 +329,39 @@ class CirceModule(L.LightningModule):
 
     def _step(self, batch: tuple[Tensor, Tensor, Tensor], stage: str) -> Tensor:
         x, y, z = batch
+        ys = (y - self.model.y_shift) / self.model.y_scale
+        zs = (z - self.z_shift) / self.z_scale
         feats = self(x)
-        mse = F.mse_loss(feats[-1], y)
-        pen = self.penalty(feats, y, z, stage)
-        loss = mse + self.cfg["gamma"] * pen
-        n = y.shape[0]
-        self.log(f"{stage}_mse", mse, on_step=False, on_epoch=True, batch_size=n, sync_dist=stage == "val")
-        self.log(f"{stage}_penalty", pen, on_step=False, on_epoch=True, batch_size=n, sync_dist=stage == "val")
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=n, sync_dist=stage == "val")
+        nmse = F.mse_loss(feats[-1], ys)
+        pen = self.penalty(feats, ys, zs, stage)
+        loss = nmse + self.cfg["gamma"] * pen
+        with torch.no_grad():
+            mse = (((feats[-1] - ys) * self.model.y_scale) ** 2).mean()
+            n = y.shape[0]
+            row = torch.stack([nmse * n, pen * n, loss * n, mse * n, loss.new_tensor(float(n))]).detach()
+            self._sums[stage] = self._sums.get(stage, torch.zeros(5, device=row.device)) + row
         return loss
+
+    def epoch_metrics(self, stage: str) -> dict[str, float]:
+        """Means over the epoch so far: ``<stage>_mse`` (data units), ``_nmse`` (MSE/Var(Y)), ``_penalty``, ``_loss``."""
+        s = self._sums.get(stage)
+        if s is None or float(s[4]) == 0:
+            return {}
+        v = (s[:4] / s[4]).tolist()
+        return {f"{stage}_nmse": v[0], f"{stage}_penalty": v[1], f"{stage}_loss": v[2], f"{stage}_mse": v[3]}
 
     def on_train_epoch_start(self) -> None:
         self._gcm_prev["train"] = None
+        self._sums.pop("train", None)
 
     def on_validation_epoch_start(self) -> None:
         self._gcm_prev["val"] = None
+        self._sums.pop("val", None)
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_metrics = self.epoch_metrics("val")
+        if self.val_metrics:
+            self.log("val_loss", self.val_metrics["val_loss"], sync_dist=True)
 
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "train")
@@ -241,8 +371,13 @@ class CirceModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg["lr"], weight_decay=self.cfg["weight_decay"])
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, int(self.cfg["epochs"])))
-        return {"optimizer": opt, "lr_scheduler": sched}
+        # cosine over the epochs (as CosineAnnealingLR with T_max = epochs, stepped once an epoch), written as a
+        # function of the optimiser step so that a resumed run gets exactly the uninterrupted run's rates
+        per, total = self.steps_per_epoch, max(1, int(self.cfg["epochs"]))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: 0.5 * (1 + math.cos(math.pi * (step // per) / total))
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 class _EpochLog(L.Callback):
@@ -253,33 +388,8 @@ class _EpochLog(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero and not trainer.sanity_checking:
-            metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            metrics = {**pl_module.epoch_metrics("train"), **pl_module.val_metrics}  # type: ignore[operator]
             self.logger.log(trainer.global_step, epoch=trainer.current_epoch, **metrics)
-
-
-class _AtomicCheckpoint(L.Callback):
-    """Full Lightning checkpoint every ``every`` epochs: written to a temp file, fsynced, renamed (atomic)."""
-
-    def __init__(self, folder: Path, every: int, keep: int = 2) -> None:
-        self.folder, self.every, self.keep = folder, every, keep
-
-    def save(self, trainer: L.Trainer) -> Path:
-        path = checkpoint_path(self.folder, trainer.global_step, ".ckpt")
-        tmp = self.folder / f".{path.name}.tmp"
-        trainer.save_checkpoint(tmp)
-        if trainer.is_global_zero:
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            old = sorted(self.folder.glob("ckpt-*.ckpt"))[: -self.keep]
-            for p in old:
-                p.unlink(missing_ok=True)
-        return path
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        epoch = trainer.current_epoch + 1
-        if epoch % self.every == 0 or epoch >= (trainer.max_epochs or epoch) or trainer.should_stop:
-            self.save(trainer)
 
 
 @dataclass
@@ -289,49 +399,58 @@ class TrainResult:
     summary: dict[str, Any]
 
 
-def _quiet_lightning() -> None:
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*treespec.*")
-
-
-def _hscic_loo(train: Triples, batch: int, sigma2_z: float | None, seed: int) -> tuple[float, float]:
+def _hscic_loo(y: Tensor, z: Tensor, batch: int, sigma2_z: float | None, seed: int) -> tuple[float, float]:
     """Official HSCIC: LOO over sigma2_Y x ridge once, on the first batch (a random batch here)."""
-    idx = np.random.default_rng(seed).permutation(len(train))[:batch]
-    y = train.y[idx].to(torch.float64)
-    k_z = gaussian_kernel(train.z[idx].to(torch.float64), sigma2=sigma2_z).numpy()
-    s2, lam, _ = select_loo(y, k_z, lambda_grid=HSCIC_LAMBDA_GRID)
+    idx = np.random.default_rng(seed).permutation(len(y))[:batch]
+    k_z = gaussian_kernel(z[idx].to(torch.float64), sigma2=sigma2_z).numpy()
+    s2, lam, _ = select_loo(y[idx].to(torch.float64), k_z, lambda_grid=HSCIC_LAMBDA_GRID)
     return s2, lam
 
 
-def train(cfg: TrainConfig, data: tuple[Triples, Triples] | None = None, exact_out: bool = True) -> TrainResult:
-    """Train one model; returns the module (last weights), the run folder and the summary."""
-    _quiet_lightning()
-    limit_threads(cfg.threads)
+def _config_json(cfg: TrainConfig) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+
+
+def train(
+    cfg: TrainConfig, data: dict[str, Triples] | None = None, callbacks: Sequence[L.Callback] = ()
+) -> TrainResult:
+    """Train one model; returns the module (last weights), the run folder and the summary.
+
+    ``data``: splits as ``load_data`` returns them (``train`` with the held-out rows included, ``val``, optional
+    ``val_ood``, ``test``, ``test_ood``); ``callbacks`` are added to the trainer's.
+    """
+    quiet_lightning()
+    set_threads(cfg.threads)
+    config = _config_json(cfg)
+    run, resumed = prepare_run_dir(
+        cfg.out, config, resume=cfg.resume, overwrite=cfg.overwrite, free=CIRCE_FREE, seed=cfg.seed
+    )
     seed_everything(cfg.seed)
-    full_train, val = data if data is not None else load_data(cfg)
-    train_set, held = split_heldout(full_train, cfg.heldout, seed=cfg.seed, min_train=cfg.batch_size)
-    run = Path(cfg.out)
+    splits = data if data is not None else load_data(cfg)
+    train_set, held = split_heldout(splits["train"], cfg.heldout, seed=cfg.seed, min_train=cfg.batch_size)
+    scaling = Scaling.fit(train_set, cfg.standardize)
     ckpt_dir = run / "checkpoints"
-    resume_from = latest(ckpt_dir, ".ckpt") if cfg.resume else None
-    if cfg.resume and resume_from is None:
-        raise UsageError(f"--resume: no checkpoint in {ckpt_dir}")
-    if not cfg.resume and latest(ckpt_dir, ".ckpt") is not None:
-        raise UsageError(f"{run} already holds checkpoints: pass --resume or choose another --out")
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
-    run = make_run_dir(run, "circe", config=config, seed=cfg.seed, exact=exact_out)
+    resume_from = latest(ckpt_dir, ".ckpt") if resumed else None
 
     reg = fit_heldout_regression(
-        held.y.double(), held.z.double(), sigma2_y=cfg.sigma2_y, sigma2_z=cfg.sigma2_z, lam=cfg.ridge, loo=cfg.loo
+        scaling.y(held.y.double()),
+        scaling.z(held.z.double()),
+        sigma2_y=cfg.sigma2_y,
+        sigma2_z=cfg.sigma2_z,
+        lam=cfg.ridge,
+        loo=cfg.loo,
     )
     extra: dict[str, Any] = {"heldout_rows": reg.size}
     if cfg.method == "hscic":
-        extra["hscic_sigma2_y"], extra["hscic_ridge"] = _hscic_loo(train_set, cfg.batch_size, reg.sigma2_z, cfg.seed)
+        extra["hscic_sigma2_y"], extra["hscic_ridge"] = _hscic_loo(
+            scaling.y(train_set.y), scaling.z(train_set.z), cfg.batch_size, reg.sigma2_z, cfg.seed
+        )
     x_shape = list(train_set.x.shape[1:])
-    module = CirceModule(config, x_shape, train_set.y.shape[1], train_set.z.shape[1], reg.size)
+    steps_per_epoch = len(train_set) // cfg.batch_size
+    module = CirceModule(
+        config, x_shape, train_set.y.shape[1], train_set.z.shape[1], reg.size, steps_per_epoch=steps_per_epoch
+    )
+    module.set_scaling(scaling)
     module.set_regression(reg, extra)
     atomic_write_json(
         run / "model.json",
@@ -340,44 +459,53 @@ def train(cfg: TrainConfig, data: tuple[Triples, Triples] | None = None, exact_o
             "dy": train_set.y.shape[1],
             "dz": train_set.z.shape[1],
             "m": reg.size,
+            "steps_per_epoch": steps_per_epoch,
             "reg_meta": module.reg_meta,
+            "scaling": scaling.as_dict(),
         },
     )
 
-    g = torch.Generator().manual_seed(cfg.seed)
-    train_dl = DataLoader(
-        TensorDataset(train_set.x, train_set.y, train_set.z),
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        drop_last=True,
-        generator=g,
+    train_dl, resume_cb = resumable_loader(
+        _Rows(train_set), cfg.batch_size, seed=cfg.seed, drop_last=True, collate_fn=_as_batch
     )
+    val = splits["val"]
     vb = min(len(val), max(cfg.batch_size, 1024))
-    val_dl = DataLoader(
-        TensorDataset(val.x, val.y, val.z), batch_size=vb, shuffle=False, drop_last=len(val) > vb and len(val) % vb < 4
+    val_dl = torch.utils.data.DataLoader(
+        _Rows(val),
+        batch_size=vb,
+        shuffle=False,
+        drop_last=len(val) > vb and len(val) % vb < 4,
+        collate_fn=_as_batch,
     )
+    plugin, ckpt_cb = atomic_checkpointing(ckpt_dir, every_n_epochs=cfg.checkpoint_every)
 
-    with RunLogger(run, quiet=cfg.quiet) as log:
-        callbacks: list[L.Callback] = [_EpochLog(log), _AtomicCheckpoint(ckpt_dir, cfg.checkpoint_every)]
+    resume_step = -1 if resumed else None
+    if resume_from is not None:
+        resume_step = int(torch.load(resume_from, map_location="cpu", weights_only=False)["global_step"])
+    with RunLogger(run, quiet=cfg.quiet, resume_step=resume_step) as log:
+        cbs: list[L.Callback] = [_EpochLog(log), resume_cb, ckpt_cb, *callbacks]
         if cfg.patience > 0:
-            callbacks.append(L.pytorch.callbacks.EarlyStopping("val_loss", patience=cfg.patience))
+            cbs.append(L.pytorch.callbacks.EarlyStopping("val_loss", patience=cfg.patience))
         trainer = L.Trainer(
             max_epochs=cfg.epochs,
             accelerator=cfg.device,
             devices=cfg.devices,
             num_nodes=cfg.num_nodes,
             strategy=cfg.strategy,
+            plugins=[plugin],
             logger=False,
-            enable_checkpointing=False,
-            callbacks=callbacks,
+            callbacks=cbs,
+            use_distributed_sampler=False,
             enable_progress_bar=not cfg.quiet and sys.stderr.isatty(),
             enable_model_summary=False,
             num_sanity_val_steps=0,
-            deterministic=False,
             default_root_dir=str(run),
             max_time={"seconds": cfg.max_seconds} if cfg.max_seconds > 0 else None,
         )
         trainer.fit(module, train_dl, val_dl, ckpt_path=str(resume_from) if resume_from else None)
+        newest = latest(ckpt_dir, ".ckpt")
+        if trainer.is_global_zero and (newest is None or int(newest.stem.split("-")[-1]) < trainer.global_step):
+            trainer.save_checkpoint(ckpt_dir / f"ckpt-{trainer.global_step:08d}.ckpt")  # the final weights
         summary: dict[str, Any] = {
             "method": cfg.method,
             "gamma": cfg.gamma,
@@ -386,8 +514,11 @@ def train(cfg: TrainConfig, data: tuple[Triples, Triples] | None = None, exact_o
             "reg": module.reg_meta,
         }
         if trainer.is_global_zero:
-            ev = evaluate_model(module.model.cpu(), val, seed=cfg.seed)
-            summary.update({f"val_{k}": v for k, v in ev.items()})
+            model = module.model.cpu()
+            for name in ("val", "val_ood", "test", "test_ood"):
+                if name in splits:
+                    ev = evaluate_model(model, splits[name], seed=cfg.seed)
+                    summary.update({f"{name}_{k}": v for k, v in ev.items()})
             log.summary(**summary)
     return TrainResult(module, run, summary)
 
@@ -403,7 +534,9 @@ def load_run(run: str | Path) -> CirceModule:
         raise UsageError(f"{run}: not a circe-train run (no checkpoints/ckpt-*.ckpt or model.json)")
     meta = json.loads(meta_path.read_text())
     config = json.loads((run / "config.json").read_text())
-    module = CirceModule(config, meta["x_shape"], meta["dy"], meta["dz"], meta["m"], meta["reg_meta"])
+    module = CirceModule(
+        config, meta["x_shape"], meta["dy"], meta["dz"], meta["m"], meta["reg_meta"], meta.get("steps_per_epoch", 1)
+    )
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     module.load_state_dict(state["state_dict"])
     module.eval()

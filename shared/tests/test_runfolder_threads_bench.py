@@ -126,6 +126,11 @@ def test_time_call_median_min_max():
         bench.time_call(lambda: None, repeats=2)
 
 
+def test_time_call_with_a_cpu_clock_ignores_sleeping():
+    t = bench.time_call(lambda: time.sleep(0.01), repeats=5, warmup=0, clock=time.process_time)
+    assert t.max < 0.005  # sleeping costs no CPU time; wall time would be >= 0.01
+
+
 def test_peak_rss_sees_an_allocation_in_a_fresh_process():
     small = bench.peak_rss("orals23_shared.bench:allocate_mib", {"mib": 1})
     big = bench.peak_rss("orals23_shared.bench:allocate_mib", {"mib": 200})

@@ -12,7 +12,7 @@ import torch
 
 from elph.cli import eval_main, train_main
 from elph.data import load_ogb, ring_lattice_edges
-from elph.train import evaluate_scores
+from elph.runners import evaluate_scores
 from orals23_shared.cli import UsageError
 
 N = 80

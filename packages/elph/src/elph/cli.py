@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orals23_shared.cli import UsageError, add_dataclass_args, check, config_from_args, run_cli
+from orals23_shared.threads import add_threads_arg, set_threads
 
 __all__ = [
     "train_main",
@@ -26,23 +27,17 @@ __all__ = [
 ]
 
 
-def _threads(device: str) -> None:
-    import torch
-
-    if device == "cpu":
-        torch.set_num_threads(min(torch.get_num_threads(), 2) or 1)
-
-
 def train_main(argv: Sequence[str] | None = None) -> int:
     """Train a link predictor (buddy | elph | gcn | sage | seal | heuristic) and write a run folder."""
-    from elph.train import TrainConfig, train
+    from elph.config import TrainConfig
+    from elph.train import train
 
     parser = argparse.ArgumentParser(
         prog="elph-train", description=train_main.__doc__ + " Example: elph-train --dataset cora --out runs/cora-buddy"
     )
     add_dataclass_args(parser, TrainConfig)
     cfg = config_from_args(parser, TrainConfig, argv)
-    _threads(cfg.device)
+    set_threads(cfg.threads)
     summary = train(cfg)
     keys = [k for k in summary if k.startswith("test_")]
     print(json.dumps({k: round(summary[k], 4) for k in keys} | {"run": summary["run"]}))
@@ -51,7 +46,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
     """Evaluate a finished elph-train run on its test split: Hits@100, MRR, AUC (+ the dataset's K and any --k)."""
-    from elph.train import load_run, selection_metric
+    from elph.config import selection_metric
+    from elph.train import load_run
 
     parser = argparse.ArgumentParser(prog="elph-eval", description=eval_main.__doc__)
     parser.add_argument("run", type=Path, help="run folder written by elph-train --out")
@@ -59,6 +55,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--k", default="", help="extra Hits@K cut-offs, comma separated (e.g. 20,50)")
     parser.add_argument("--split", default="test", choices=["test", "val"], help="split to evaluate (default: test)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    add_threads_arg(parser)
     args = parser.parse_args(argv)
     try:
         extra = [int(k) for k in args.k.replace(" ", ",").split(",") if k]
@@ -67,7 +64,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     check(all(k >= 1 for k in extra), "--k values must be >= 1")
     if not args.run.is_dir():
         raise UsageError(f"run folder not found: {args.run}")
-    _threads(args.device)
+    set_threads(args.threads)
     cfg, runner = load_run(args.run)
     metrics = runner.evaluate(args.split, tuple(sorted({100, selection_metric(cfg)[1], *extra})))
     if args.json:

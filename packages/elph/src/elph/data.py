@@ -35,6 +35,7 @@ __all__ = [
     "find_ogb_dir",
     "largest_connected_component",
     "structural_features",
+    "edge_hash",
     "split_links",
     "PLANETOID",
     "OGB",
@@ -46,7 +47,6 @@ __all__ = [
 ]
 
 PLANETOID = ("cora", "citeseer", "pubmed")
-_FILES = ("x", "tx", "allx", "graph", "test.index")
 
 
 @dataclass
@@ -233,10 +233,25 @@ def largest_connected_component(g: Graph) -> Graph:
     return Graph(num_nodes=len(keep), edge_index=new_ei, x=x, name=g.name)
 
 
-def structural_features(g: Graph, max_degree: int = 63) -> torch.Tensor:
-    """Features for graphs without any: one-hot of ``min(degree, max_degree)`` ([n, max_degree + 1])."""
-    deg = torch.bincount(g.edge_index[0], minlength=g.num_nodes).clamp(max=max_degree)
+def structural_features(edge_index: torch.Tensor, num_nodes: int, max_degree: int = 63) -> torch.Tensor:
+    """Features for graphs without any: one-hot of ``min(degree, max_degree)`` ([n, max_degree + 1]).
+
+    Pass the *training* graph (``splits["train"].edge_index``): degrees counted on the full graph would
+    count the held-out validation and test edges, and so leak them into the node features.
+    """
+    deg = torch.bincount(edge_index[0], minlength=num_nodes).clamp(max=max_degree)
     return torch.nn.functional.one_hot(deg, max_degree + 1).float()
+
+
+def edge_hash(edge_index: torch.Tensor) -> str:
+    """A content hash of an edge tensor (shape and every id): the key of per-graph caches, so two different
+    graphs never share a cache entry (an (edge count, id sum) key can collide)."""
+    import hashlib
+
+    t = torch.as_tensor(edge_index).to(torch.int64).contiguous()
+    h = hashlib.sha256(str(tuple(t.shape)).encode())
+    h.update(t.numpy().tobytes())
+    return h.hexdigest()
 
 
 @contextmanager

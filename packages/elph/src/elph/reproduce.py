@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from elph.train import TrainConfig, train
+from elph.config import TrainConfig
+from elph.train import train
 from orals23_shared.reproduce import Claim, write_summary
 
 __all__ = ["reproduce", "sketch_accuracy", "PAPER"]

@@ -11,12 +11,12 @@ from elph.data import (
     edge_hash,
     largest_connected_component,
     load_edge_list,
-    load_ogb,
     load_planetoid,
     split_links,
     structural_features,
 )
 from elph.model import BUDDY, DGCNN, ELPH, GNNLink, LinkHead, degree_normalised, gcn_propagate, heuristic_scores
+from elph.ogb import load_ogb
 from elph.runners import evaluate_scores, make_runner
 from elph.sketch import (
     Sketcher,

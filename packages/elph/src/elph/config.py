@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from elph.data import OGB, PLANETOID, is_ogb
+from elph.data import PLANETOID
+from elph.ogb import OGB, is_ogb
 from orals23_shared.cli import check
 
 __all__ = ["ModelName", "TrainConfig", "selection_metric"]

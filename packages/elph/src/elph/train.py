@@ -21,14 +21,13 @@ from elph.config import TrainConfig, selection_metric
 from elph.data import (
     Graph,
     LinkSplit,
-    is_ogb,
     largest_connected_component,
     load_edge_list,
-    load_ogb,
     load_planetoid,
     split_links,
     structural_features,
 )
+from elph.ogb import is_ogb, load_ogb
 from elph.runners import Runner, make_runner
 from orals23_shared.checkpoint import atomic_save
 from orals23_shared.cli import UsageError, check

@@ -14,13 +14,32 @@ from elph.model import DGCNN
 from elph.runners.base import Runner, batches, bce
 from elph.seal import SealData, build_seal_data
 
-__all__ = ["SealRunner", "sortpool_k"]
+__all__ = ["SealRunner", "make_dgcnn", "seal_scores", "sortpool_k"]
 
 
 def sortpool_k(data: SealData, quantile: float = 0.6) -> int:
     """SortPooling's k: the ``quantile`` of the training subgraphs' node counts (SEAL's default 0.6)."""
     sizes = sorted(len(s[2]) for s in data.subgraphs)
     return sizes[min(int(math.ceil(quantile * len(sizes))), len(sizes) - 1)]
+
+
+def make_dgcnn(train_data: SealData, node_dim: int = 0) -> DGCNN:
+    """SEAL's DGCNN (3 GCN layers of 32 + 1, SortPooling at the 0.6 quantile of the training subgraph sizes)
+    for inputs ``[DRNL one-hot, node features of width node_dim]``."""
+    return DGCNN(train_data.max_z + 1 + node_dim, 32, 3, sortpool_k(train_data))
+
+
+@torch.no_grad()
+def seal_scores(
+    model: DGCNN, data: SealData, node_x: torch.Tensor | None, device: torch.device, batch_size: int = 256
+) -> torch.Tensor:
+    """Logits of every link of ``data`` (inference over the enclosing subgraphs, batches of 256)."""
+    model.eval()
+    outs = []
+    for b in batches(len(data), batch_size, False):
+        x, ei, batch, center, _ = data.batch(b.numpy(), node_x)
+        outs.append(model(x.to(device), ei.to(device), batch.to(device), center.to(device)).cpu())
+    return torch.cat(outs) if outs else torch.zeros(0)
 
 
 class SealRunner(Runner):
@@ -36,8 +55,7 @@ class SealRunner(Runner):
             self.data[name] = build_seal_data(sp.edge_index, graph.num_nodes, links, labels, cfg.seal_hops)
         self.preprocess_seconds = time.perf_counter() - t0
         self.node_x = graph.x if cfg.use_feature else None
-        in_dim = self.data["train"].max_z + 1 + (graph.x.size(1) if self.node_x is not None else 0)
-        self.model = DGCNN(in_dim, 32, 3, sortpool_k(self.data["train"]))
+        self.model = make_dgcnn(self.data["train"], graph.x.size(1) if self.node_x is not None else 0)
         self._make_optimizer()
 
     def _forward(self, d: SealData, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,10 +77,8 @@ class SealRunner(Runner):
             count += len(b)
         return total / max(count, 1)
 
-    @torch.no_grad()
     def score(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        self.model.eval()
         d = self.data[split]
-        out = torch.cat([self._forward(d, b)[0].cpu() for b in batches(len(d), 256, False)])
+        out = seal_scores(self.model, d, self.node_x, self.device)
         n_pos = int(d.labels.sum())
         return out[:n_pos], out[n_pos:]

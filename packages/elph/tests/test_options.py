@@ -8,7 +8,6 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import torch
-from torch.nn import functional as F
 
 from elph.cli import train_main
 from elph.config import TrainConfig
@@ -72,14 +71,14 @@ def test_elph_feature_prop_cat_concatenates_every_hop():
     z = m.encode(g.x, g.edge_index)
     assert z.shape == (g.num_nodes, 6 * 3)
     h0 = m.lin_in(g.x)
-    h1 = F.relu(m.convs[0](h0, g.edge_index))
-    h2 = F.relu(m.convs[1](h1, g.edge_index))
+    h1 = m.convs[0](h0, g.edge_index)  # official feature_conv: no nonlinearity between the layers
+    h2 = m.convs[1](h1, g.edge_index)
     assert torch.allclose(z, torch.cat([h0, h1, h2], dim=1), atol=1e-6)
     assert m.head.lin_out.in_features == 18
     res = ELPH(5, 8, hidden=6, num_layers=2, feature_prop="residual").eval()
     r0 = res.lin_in(g.x)
-    r1 = F.relu(r0 + res.convs[0](r0, g.edge_index))
-    assert torch.allclose(res.encode(g.x, g.edge_index), F.relu(r1 + res.convs[1](r1, g.edge_index)), atol=1e-6)
+    r1 = r0 + res.convs[0](r0, g.edge_index)
+    assert torch.allclose(res.encode(g.x, g.edge_index), r1 + res.convs[1](r1, g.edge_index), atol=1e-6)
     gcn = ELPH(5, 8, hidden=6, num_layers=2, feature_prop="gcn").eval()  # official default: no encoder
     assert gcn.lin_in is None and gcn.convs[0].in_channels == 5
     assert gcn.encode(g.x, g.edge_index).shape == (g.num_nodes, 6)

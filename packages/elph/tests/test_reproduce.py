@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -131,3 +132,21 @@ def test_bench_bad_input_one_line(args, message, capsys):
         run_cli(bench_main, args)
     err = capsys.readouterr().err
     assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_full_run_reuses_finished_runs_and_resumes_killed_ones(tmp_path, edge_file, monkeypatch):
+    import importlib
+
+    from elph.config import TrainConfig
+
+    rep = importlib.import_module("elph.reproduce")
+    cfg = TrainConfig(model="buddy", edges=edge_file, epochs=2, hidden=8, quiet=True, out=tmp_path / "r")
+    first = rep._cached_train(cfg)
+    calls = []
+    real = rep.train
+    monkeypatch.setattr(rep, "train", lambda c: calls.append(c) or real(c))
+    assert rep._cached_train(cfg)["test_hits@100"] == first["test_hits@100"] and not calls  # read back
+    (tmp_path / "r" / "summary.json").unlink()  # as if killed after its last checkpoint
+    assert rep._cached_train(cfg)["test_hits@100"] == first["test_hits@100"] and calls[-1].resume
+    rep._cached_train(dataclasses.replace(cfg, hidden=4))  # another config: the folder is started over
+    assert calls[-1].overwrite and json.loads((tmp_path / "r" / "config.json").read_text())["hidden"] == 4

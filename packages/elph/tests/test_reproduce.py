@@ -80,6 +80,7 @@ def test_partly_verdicts_and_not_run_reasons():
 def test_quick_plan_is_the_affordable_subset():
     quick = plan("accuracy", quick=True)
     assert set(quick["cora"]) == {"buddy", "gcn", "cn", "aa", "ra"} and quick["cora"]["buddy"]["epochs"] == 20
+    assert quick["cora"]["buddy"]["hidden"] == 256 and quick["cora"]["buddy"]["feature_hops"] == 2
     full = plan("accuracy", quick=False)
     assert set(full["citeseer"]) == {"elph", "buddy", "seal", "gcn", "sage", "cn", "aa", "ra"}
     assert all(kw["structure_only"] for ds in plan("structure", False).values() for kw in ds.values())

@@ -1,4 +1,4 @@
-"""Shared fixtures: a small ring-lattice graph written as an edge list."""
+"""Shared fixtures: one thread per test process, a small ring-lattice graph written as an edge list."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import pytest
 import torch
 
 from elph.data import ring_lattice_edges
+from orals23_shared.threads import ENV_VAR, set_threads
 
 
 @pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)  # tiny graphs: one thread avoids oversubscription on a shared machine
+def _threads(monkeypatch):
+    monkeypatch.setenv(ENV_VAR, "1")  # tiny graphs: the CLIs' default thread count becomes 1 too
+    set_threads(1)
     torch.manual_seed(0)
 
 

@@ -100,9 +100,9 @@ def test_split_sizes_disjoint_and_deterministic(edge_file):
 
 def test_structural_features():
     g = Graph(num_nodes=3, edge_index=torch.tensor([[0, 1, 0, 2], [1, 0, 2, 0]]))
-    x = structural_features(g, max_degree=1)
+    x = structural_features(g.edge_index, g.num_nodes, max_degree=1)
     assert x.tolist() == [[0, 1], [0, 1], [0, 1]]
-    x = structural_features(g, max_degree=3)
+    x = structural_features(g.edge_index, g.num_nodes, max_degree=3)
     assert x.argmax(1).tolist() == [2, 1, 1]
 
 
@@ -110,3 +110,25 @@ def test_tiny_graph_cannot_be_split():
     g = Graph(num_nodes=3, edge_index=torch.tensor([[0, 1], [1, 0]]))
     with pytest.raises(UsageError, match="at least 10 edges"):
         split_links(g)
+
+
+def test_degree_features_never_see_held_out_edges(edge_file, tmp_path):
+    """Node features of a featureless graph are identical whether or not the val/test edges are in the file."""
+    from elph.config import TrainConfig
+    from elph.train import load_data, load_graph, with_training_features
+
+    graph, splits = load_data(TrainConfig(edges=edge_file, lcc=False, seed=2))
+    train = splits["train"].edge_index
+    only_train = tmp_path / "train_only.txt"
+    only_train.write_text("".join(f"{u} {v}\n" for u, v in train.t().tolist() if u < v))
+    g2 = load_graph(TrainConfig(edges=only_train, lcc=False))
+    assert g2.num_nodes == graph.num_nodes and g2.x is None
+    assert g2.num_edges == graph.num_edges - len(splits["val"].pos) - len(splits["test"].pos)
+    assert torch.equal(with_training_features(g2, splits).x, graph.x)
+    # the degrees are the training graph's: the full graph's would differ
+    deg = torch.bincount(train[0], minlength=graph.num_nodes).clamp(max=63)
+    assert torch.equal(graph.x.argmax(1), deg)
+    assert not torch.equal(graph.x, structural_features(load_edge_list(edge_file).edge_index, graph.num_nodes))
+    # real node features are kept as they are
+    g3 = Graph(num_nodes=graph.num_nodes, edge_index=graph.edge_index, x=torch.ones(graph.num_nodes, 2))
+    assert torch.equal(with_training_features(g3, splits).x, g3.x)

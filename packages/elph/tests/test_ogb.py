@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from elph.cli import eval_main, train_main
-from elph.data import load_ogb, ring_lattice_edges
-from elph.train import evaluate_scores
+from elph.data import ring_lattice_edges
+from elph.ogb import load_ogb
+from elph.runners import evaluate_scores
 from orals23_shared.cli import UsageError
 
 N = 80

@@ -8,12 +8,12 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import torch
-from torch.nn import functional as F
 
 from elph.cli import train_main
+from elph.config import TrainConfig
 from elph.data import Graph, _undirected, ring_lattice_edges, split_links
 from elph.model import BUDDY, ELPH, degree_normalised
-from elph.train import TrainConfig, make_runner
+from elph.runners import make_runner
 
 
 def _graph(n: int = 60, seed: int = 0) -> Graph:
@@ -71,14 +71,14 @@ def test_elph_feature_prop_cat_concatenates_every_hop():
     z = m.encode(g.x, g.edge_index)
     assert z.shape == (g.num_nodes, 6 * 3)
     h0 = m.lin_in(g.x)
-    h1 = F.relu(m.convs[0](h0, g.edge_index))
-    h2 = F.relu(m.convs[1](h1, g.edge_index))
+    h1 = m.convs[0](h0, g.edge_index)  # official feature_conv: no nonlinearity between the layers
+    h2 = m.convs[1](h1, g.edge_index)
     assert torch.allclose(z, torch.cat([h0, h1, h2], dim=1), atol=1e-6)
     assert m.head.lin_out.in_features == 18
     res = ELPH(5, 8, hidden=6, num_layers=2, feature_prop="residual").eval()
     r0 = res.lin_in(g.x)
-    r1 = F.relu(r0 + res.convs[0](r0, g.edge_index))
-    assert torch.allclose(res.encode(g.x, g.edge_index), F.relu(r1 + res.convs[1](r1, g.edge_index)), atol=1e-6)
+    r1 = r0 + res.convs[0](r0, g.edge_index)
+    assert torch.allclose(res.encode(g.x, g.edge_index), r1 + res.convs[1](r1, g.edge_index), atol=1e-6)
     gcn = ELPH(5, 8, hidden=6, num_layers=2, feature_prop="gcn").eval()  # official default: no encoder
     assert gcn.lin_in is None and gcn.convs[0].in_channels == 5
     assert gcn.encode(g.x, g.edge_index).shape == (g.num_nodes, 6)
@@ -154,9 +154,39 @@ def test_gcn_official_setup_mlp_decoder_and_fixed_negatives(tmp_path, edge_file)
     assert torch.allclose(dot.decode(zd, links), (zd[links[:, 0]] * zd[links[:, 1]]).sum(-1))
     splits = split_links(g, seed=0)
     runner = make_runner(TrainConfig(model="gcn", gnn_setup="official"), g, splits)
-    assert runner.cfg.lr == 1e-4 and runner.model.conv2.out_channels == 256  # official run_gnn.py defaults
-    assert make_runner(TrainConfig(model="gcn"), g, splits).cfg.lr == 0.01  # PyG link_pred.py
+    lr = runner.optimizer.param_groups[0]["lr"]
+    assert lr == 1e-4 and runner.model.conv2.out_channels == 256  # official run_gnn.py defaults
+    assert make_runner(TrainConfig(model="gcn"), g, splits).optimizer.param_groups[0]["lr"] == 0.01  # PyG
     run = tmp_path / "gcn"
     args = ["--model", "gcn", "--gnn-setup", "official", "--edges", str(edge_file), "--out", str(run)]
     assert train_main([*args, "--epochs", "1", "--quiet"]) == 0
     assert 0.0 <= json.loads((run / "summary.json").read_text())["test_auc"] <= 1.0
+
+
+def test_per_graph_cache_keys_on_the_edge_content():
+    """Two message-passing graphs with the same edge count and id sum get their own sketches and features."""
+    from elph.data import LinkSplit, edge_hash
+    from elph.sketch import knock_out_leaking
+
+    g = _graph(60)
+    pairs = g.edge_index.t()[g.edge_index[0] < g.edge_index[1]].tolist()
+    present = set(map(tuple, pairs))
+    i = next(i for i, (u, v) in enumerate(pairs) if v - u > 2 and (u + 1, v - 1) not in present)
+    moved = [*pairs[:i], [pairs[i][0] + 1, pairs[i][1] - 1], *pairs[i + 1 :]]  # same count, same id sum
+    ei_b = _undirected(np.array(moved), g.num_nodes)
+    assert ei_b.shape == g.edge_index.shape and int(ei_b.sum()) == int(g.edge_index.sum())
+    assert edge_hash(ei_b) != edge_hash(g.edge_index) and edge_hash(g.edge_index.clone()) == edge_hash(g.edge_index)
+    u, v = pairs[i]
+    links = torch.tensor([[u, v], [u + 1, v - 1], [u, 30], [v, 8]])  # around the moved edge
+    split = LinkSplit(links[:2], links[2:], g.edge_index)
+    splits = {"train": split, "val": LinkSplit(links[:2], links[2:], ei_b), "test": split}
+    runner = make_runner(TrainConfig(model="buddy", hidden=4), g, splits)
+    from elph.model import gcn_propagate
+    from elph.sketch import Sketcher
+
+    for name, ei in (("train", g.edge_index), ("val", ei_b)):
+        table = Sketcher(g.num_nodes, seed=1).propagate(ei)
+        assert torch.equal(runner.data[name]["sf"], knock_out_leaking(table.subgraph_features(links), 2))
+        assert torch.allclose(runner.data[name]["x"], gcn_propagate(g.x, ei, g.num_nodes))
+    assert not torch.equal(runner.data["train"]["sf"], runner.data["val"]["sf"])  # a shared key would fail above
+    assert len(runner._cache) == 4  # (sketches, features) x two distinct graphs

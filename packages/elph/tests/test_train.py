@@ -11,8 +11,8 @@ import torch
 
 from elph.cli import eval_main, train_main
 from elph.model import gcn_propagate, heuristic_scores
+from elph.runners import evaluate_scores
 from elph.seal import drnl, extract_subgraph
-from elph.train import evaluate_scores
 
 TINY = ["--epochs", "2", "--hidden", "16", "--batch-size", "256", "--quiet"]
 
@@ -120,16 +120,53 @@ def test_buddy_learns_and_is_deterministic(tmp_path, edge_file):
     assert a["test_auc"] > 0.75
 
 
-def test_resume_continues_to_the_same_result(tmp_path, edge_file):
-    base = ["--model", "buddy", "--edges", str(edge_file), "--hidden", "16", "--batch-size", "128", "--quiet"]
-    assert train_main([*base, "--epochs", "3", "--out", str(tmp_path / "full")]) == 0
-    assert train_main([*base, "--epochs", "2", "--out", str(tmp_path / "part")]) == 0
-    assert (tmp_path / "part" / "checkpoints" / "ckpt-00000002.pt").is_file()
-    assert train_main([*base, "--epochs", "3", "--out", str(tmp_path / "part"), "--resume"]) == 0
-    full = json.loads((tmp_path / "full" / "summary.json").read_text())
-    part = json.loads((tmp_path / "part" / "summary.json").read_text())
-    assert full["test_hits@100"] == part["test_hits@100"] and full["test_auc"] == part["test_auc"]
-    assert full["best_epoch"] == part["best_epoch"]
+@pytest.mark.parametrize("model", ["buddy", "elph", "gcn"])
+def test_resume_equals_an_uninterrupted_run(tmp_path, edge_file, model, monkeypatch):
+    """2 epochs + 2 resumed epochs = 4 straight epochs (weights to 1e-6); the resumed run trains 2 epochs only,
+    so a fresh restart that ignored the checkpoint would fail."""
+    import dataclasses
+    import importlib
+
+    from elph.config import TrainConfig
+
+    train_mod = importlib.import_module("elph.train")  # the module (the package exports the function as elph.train)
+
+    base = TrainConfig(model=model, edges=edge_file, hidden=16, batch_size=128, quiet=True, seed=1)
+    train_mod.train(dataclasses.replace(base, epochs=4, out=tmp_path / "straight"))
+    train_mod.train(dataclasses.replace(base, epochs=2, out=tmp_path / "part"))
+    calls = []
+    make = train_mod.make_runner
+
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        runner = make(*args, **kwargs)
+        epoch = runner.train_epoch
+        runner.train_epoch = lambda gen: calls.append(1) or epoch(gen)
+        return runner
+
+    monkeypatch.setattr(train_mod, "make_runner", counting)
+    resumed = train_mod.train(dataclasses.replace(base, epochs=4, out=tmp_path / "part", resume=True))
+    assert len(calls) == 2
+    a = torch.load(tmp_path / "straight" / "checkpoints" / "ckpt-00000004.pt", weights_only=False)
+    b = torch.load(tmp_path / "part" / "checkpoints" / "ckpt-00000004.pt", weights_only=False)
+    assert a["model"].keys() == b["model"].keys()
+    for k in a["model"]:
+        assert torch.allclose(a["model"][k].double(), b["model"][k].double(), atol=1e-6, rtol=0), k
+    straight = json.loads((tmp_path / "straight" / "summary.json").read_text())
+    assert resumed["test_hits@100"] == pytest.approx(straight["test_hits@100"], abs=1e-9)
+    assert resumed["best_epoch"] == straight["best_epoch"]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [0, 1, 2, 3, 4]
+
+
+def test_second_train_into_the_same_out_is_refused(tmp_path, edge_file, capsys):
+    run = tmp_path / "run"
+    args = ["train_entry", "--model", "heuristic", "--edges", str(edge_file), "--out", str(run), "--quiet"]
+    assert _cli(args, capsys)[0] == 0
+    code, err = _cli(args, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "already holds a run" in err
+    assert _cli([*args, "--overwrite"], capsys)[0] == 0
+    code, err = _cli([*args, "--resume", "--heuristic", "cn"], capsys)
+    assert code == 2 and "heuristic" in err and len(err.strip().splitlines()) == 1
 
 
 def _cli(args: list[str], capsys) -> tuple[int, str]:  # noqa: ANN001

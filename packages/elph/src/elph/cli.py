@@ -1,7 +1,8 @@
 """Command-line entry points: ``elph-train``, ``elph-eval``, ``elph-reproduce``, ``elph-bench``.
 
 Link prediction with subgraph sketches (ELPH / BUDDY, Chamberlain et al., ICLR 2023). Options come from
-the config dataclasses (``TrainConfig``, ``BenchConfig``); bad input prints one line and exits with 2.
+the config dataclass (``TrainConfig``) and the shared bench and reproduce flags; bad input prints one line and
+exits with 2.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orals23_shared.cli import UsageError, add_dataclass_args, check, config_from_args, run_cli
+from orals23_shared.threads import add_threads_arg, set_threads
 
 __all__ = [
     "train_main",
@@ -26,23 +28,17 @@ __all__ = [
 ]
 
 
-def _threads(device: str) -> None:
-    import torch
-
-    if device == "cpu":
-        torch.set_num_threads(min(torch.get_num_threads(), 2) or 1)
-
-
 def train_main(argv: Sequence[str] | None = None) -> int:
     """Train a link predictor (buddy | elph | gcn | sage | seal | heuristic) and write a run folder."""
-    from elph.train import TrainConfig, train
+    from elph.config import TrainConfig
+    from elph.train import train
 
     parser = argparse.ArgumentParser(
         prog="elph-train", description=train_main.__doc__ + " Example: elph-train --dataset cora --out runs/cora-buddy"
     )
     add_dataclass_args(parser, TrainConfig)
     cfg = config_from_args(parser, TrainConfig, argv)
-    _threads(cfg.device)
+    set_threads(cfg.threads)
     summary = train(cfg)
     keys = [k for k in summary if k.startswith("test_")]
     print(json.dumps({k: round(summary[k], 4) for k in keys} | {"run": summary["run"]}))
@@ -51,7 +47,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
     """Evaluate a finished elph-train run on its test split: Hits@100, MRR, AUC (+ the dataset's K and any --k)."""
-    from elph.train import load_run, selection_metric
+    from elph.config import selection_metric
+    from elph.train import load_run
 
     parser = argparse.ArgumentParser(prog="elph-eval", description=eval_main.__doc__)
     parser.add_argument("run", type=Path, help="run folder written by elph-train --out")
@@ -59,6 +56,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--k", default="", help="extra Hits@K cut-offs, comma separated (e.g. 20,50)")
     parser.add_argument("--split", default="test", choices=["test", "val"], help="split to evaluate (default: test)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    add_threads_arg(parser)
     args = parser.parse_args(argv)
     try:
         extra = [int(k) for k in args.k.replace(" ", ",").split(",") if k]
@@ -67,7 +65,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     check(all(k >= 1 for k in extra), "--k values must be >= 1")
     if not args.run.is_dir():
         raise UsageError(f"run folder not found: {args.run}")
-    _threads(args.device)
+    set_threads(args.threads)
     cfg, runner = load_run(args.run)
     metrics = runner.evaluate(args.split, tuple(sorted({100, selection_metric(cfg)[1], *extra})))
     if args.json:
@@ -79,32 +77,34 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
 
 
 def reproduce_main(argv: Sequence[str] | None = None) -> int:
-    """Quick reproduction: BUDDY vs GCN vs heuristics on Cora (and CiteSeer), sketch accuracy on Cora."""
-    from elph.reproduce import reproduce
+    """Reproduce the paper's Planetoid claims: every model on Cora and CiteSeer (3 seeds), structure only,
+    sketch accuracy, BUDDY vs SEAL speed (see elph.reproduce). --quick: what about 3 minutes of one thread
+    affords; the rest is reported as not run."""
+    from elph.reproduce import PARTS, reproduce
     from orals23_shared.reproduce import add_reproduce_args
 
     parser = argparse.ArgumentParser(prog="elph-reproduce", description=reproduce_main.__doc__)
     add_reproduce_args(parser, default_out="reproduce-elph")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per model, reported as mean ± std (default: 3)")
+    parser.add_argument(
+        "--only", default=",".join(PARTS), help=f"parts to run, comma separated (default: all: {','.join(PARTS)})"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
-    _threads(args.device)
-    path = reproduce(args.out, quick=args.quick, seed=args.seed, seeds=args.seeds, device=args.device, quiet=args.quiet)
+    set_threads(args.threads)
+    only = tuple(p.strip() for p in args.only.split(",") if p.strip())
+    path = reproduce(
+        args.out, quick=args.quick, seed=args.seed, seeds=args.seeds, device=args.device, only=only, quiet=args.quiet
+    )
     print(path)
     return 0
 
 
 def bench_main(argv: Sequence[str] | None = None) -> int:
-    """Side-by-side timing: BUDDY (sketches) vs SEAL (subgraph extraction + DRNL), per link."""
-    from elph.bench import BenchConfig, bench
+    """``elph-bench`` (see :mod:`elph.bench`)."""
+    from elph.bench import bench_main as main
 
-    parser = argparse.ArgumentParser(prog="elph-bench", description=bench_main.__doc__)
-    add_dataclass_args(parser, BenchConfig)
-    cfg = config_from_args(parser, BenchConfig, argv)
-    _threads(cfg.device)
-    result = bench(cfg)
-    print(json.dumps(result, indent=2))
-    return 0
+    return main(argv)
 
 
 def train_entry() -> None:

@@ -169,10 +169,9 @@ class ELPH(nn.Module):
     def encode(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
         h = x if self.lin_in is None else F.dropout(self.lin_in(x), self.dropout, self.training)
         hs = [h]
-        for conv in self.convs:
-            out = conv(h, edge_index)
+        for conv in self.convs:  # official feature_conv: GCNConv, dropout, residual add; no nonlinearity
+            out = F.dropout(conv(h, edge_index), self.dropout, self.training)
             h = h + out if self.feature_prop == "residual" else out
-            h = F.dropout(F.relu(h), self.dropout, self.training)
             hs.append(h)
         return torch.cat(hs, dim=-1) if self.feature_prop == "cat" else h
 

@@ -11,10 +11,11 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import shortest_path
 
-__all__ = ["drnl", "extract_subgraph", "SealData", "build_seal_data", "adjacency"]
+__all__ = ["drnl", "extract_subgraph", "SealData", "build_seal_data", "seal_data_from_adjacency", "adjacency"]
 
 
 def adjacency(edge_index: torch.Tensor, num_nodes: int) -> sp.csr_matrix:
+    """The 0/1 CSR adjacency of a message-passing graph (SEAL's one-off preprocessing per graph)."""
     ei = edge_index.numpy()
     a = sp.csr_matrix((np.ones(ei.shape[1], dtype=np.float32), (ei[0], ei[1])), shape=(num_nodes, num_nodes))
     a.sum_duplicates()
@@ -108,6 +109,12 @@ def build_seal_data(
     edge_index: torch.Tensor, num_nodes: int, links: torch.Tensor, labels: torch.Tensor, hops: int = 2, max_z: int = 50
 ) -> SealData:
     """Extract the enclosing subgraph and DRNL labels of every link (a Python loop: SEAL's cost)."""
-    a = adjacency(edge_index, num_nodes)
-    subs = [extract_subgraph(a, int(u), int(v), hops) for u, v in links.tolist()]
+    return seal_data_from_adjacency(adjacency(edge_index, num_nodes), links, labels, hops, max_z)
+
+
+def seal_data_from_adjacency(
+    a: sp.csr_matrix, links: torch.Tensor, labels: torch.Tensor, hops: int = 2, max_z: int = 50
+) -> SealData:
+    """:func:`build_seal_data` on a prebuilt adjacency (the per-link part of SEAL's preprocessing)."""
+    subs = [extract_subgraph(a, int(u), int(v), hops) for u, v in torch.as_tensor(links).tolist()]
     return SealData(subs, labels, max_z)

@@ -31,6 +31,8 @@ __all__ = [
     "Sketcher",
     "feature_labels",
     "features_from_counts",
+    "leaking_labels",
+    "knock_out_leaking",
     "hll_count",
     "jaccard",
     "propagate",
@@ -78,6 +80,43 @@ def feature_labels(max_hops: int) -> list[tuple[int, int]]:
     return labels
 
 
+def leaking_labels(max_hops: int) -> list[tuple[int, int]]:
+    """The subgraph features that reveal the target edge of a training positive, in feature order.
+
+    A training positive (u, v) is also a message-passing edge, so d(u, v) = 1 and, for every node w,
+    ``|d(w,u) - d(w,v)| <= 1`` (triangle inequality; u and v themselves sit at (1, 1) under the official
+    convention that they count at distance 1). Hence on every training positive
+
+    * ``A[x, y] = 0`` whenever ``|x - y| >= 2``, and
+    * ``B[0, d] = B[d, 0] = 0`` for ``d < k``: a node more than k hops from u is at least k hops from v.
+
+    On a link that is not an edge (negatives; validation and test positives, whose edge is held out) these
+    counts can be anything, so a model would learn "zero there means a positive". Every other column
+    (``|x - y| <= 1``, and ``B`` at ``d = k``) is reachable with the edge present, so it carries no such
+    certainty. ``k = 1``: nothing leaks; ``k = 2``: (0,1), (1,0) (the official knock-out); ``k = 3``: also
+    (3,1), (1,3), (0,2), (2,0) -- the official code zeroes (3,1), (1,3), (0,2), (2,0) at k = 3 but keeps
+    (0,1), (1,0).
+    """
+    k = max_hops
+    return [
+        (x, y)
+        for x, y in feature_labels(k)
+        if (x > 0 and y > 0 and abs(x - y) >= 2) or ((x == 0 or y == 0) and max(x, y) < k)
+    ]
+
+
+def knock_out_leaking(sf: torch.Tensor, max_hops: int) -> torch.Tensor:
+    """A copy of ``sf`` ([B, k(k+2)] in :func:`feature_labels` order) with the :func:`leaking_labels` columns
+    set to 0 (official ``use_zero_one=0``, generalised to every k)."""
+    labels = feature_labels(max_hops)
+    check(sf.dim() == 2 and sf.size(1) == len(labels), f"expected [B, {len(labels)}] features, got {tuple(sf.shape)}")
+    sf = sf.clone()
+    cols = [labels.index(lab) for lab in leaking_labels(max_hops)]
+    if cols:
+        sf[:, cols] = 0.0
+    return sf
+
+
 def features_from_counts(inter: torch.Tensor, card_u: torch.Tensor, card_v: torch.Tensor) -> torch.Tensor:
     """Subgraph features from intersection and cardinality counts (exact or estimated).
 
@@ -111,17 +150,22 @@ def features_from_counts(inter: torch.Tensor, card_u: torch.Tensor, card_v: torc
     return torch.stack(cols, dim=1)
 
 
-def propagate(x: torch.Tensor, edge_index: torch.Tensor, reduce: str, chunk_edges: int = 1 << 20) -> torch.Tensor:
+def propagate(x: torch.Tensor, edge_index: torch.Tensor, reduce: str, chunk_edges: int = 1 << 17) -> torch.Tensor:
     """One hop: ``out[u] = reduce(x[u], x[w] for w -> u)`` with ``reduce`` in {"amin", "amax"}.
 
     The node itself is always included (self-loops), so the result summarises the closed neighbourhood.
-    Edges are processed in chunks of ``chunk_edges`` so the gathered messages stay bounded in memory.
+    Edges are processed in chunks of ``chunk_edges``, so the gathered messages stay bounded in memory
+    (``chunk_edges * x.size(1)`` elements) whatever the graph's size.
     """
+    import warnings
+
     out = x.clone()
     src, dst = edge_index[0], edge_index[1]
-    for start in range(0, src.numel(), chunk_edges):
-        s, d = src[start : start + chunk_edges], dst[start : start + chunk_edges]
-        out.scatter_reduce_(0, d.unsqueeze(1).expand(-1, x.size(1)), x[s], reduce=reduce, include_self=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="index_reduce", category=UserWarning)  # "in beta"
+        for start in range(0, src.numel(), chunk_edges):
+            s, d = src[start : start + chunk_edges], dst[start : start + chunk_edges]
+            out.index_reduce_(0, d, x[s], reduce, include_self=True)
     return out
 
 
@@ -131,6 +175,7 @@ def jaccard(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 _HLL_CONST: dict[int, tuple[float, torch.Tensor, torch.Tensor]] = {}
+_POW2_NEG = torch.pow(2.0, -torch.arange(128, dtype=torch.float64))  # 2^-M for every int8 register value
 
 
 def _hll_constants(p: int) -> tuple[float, torch.Tensor, torch.Tensor]:
@@ -145,6 +190,25 @@ def _hll_constants(p: int) -> tuple[float, torch.Tensor, torch.Tensor]:
     return _HLL_CONST[p]
 
 
+def _mean_bias_of_nearest(e: torch.Tensor, raw_tab: torch.Tensor, bias_tab: torch.Tensor, k: int = 6) -> torch.Tensor:
+    """Mean of ``bias_tab`` at the ``k`` entries of ``raw_tab`` nearest to each ``e`` (HLL++ bias correction).
+
+    For a sorted table (p >= 7) the k nearest lie in the window of 2k entries around ``searchsorted(e)``, so
+    only that window is compared; otherwise every entry is.
+    """
+    n = raw_tab.numel()
+    if n > 2 * k and bool((raw_tab[1:] > raw_tab[:-1]).all()):
+        pos = torch.searchsorted(raw_tab, e.contiguous())
+        idx = pos.unsqueeze(-1) + torch.arange(-k, k, device=e.device)
+        valid = (idx >= 0) & (idx < n)
+        idx = idx.clamp(0, n - 1)
+        dist = torch.where(valid, (e.unsqueeze(-1) - raw_tab[idx]) ** 2, torch.inf)
+        near = idx.gather(-1, torch.topk(dist, k, dim=-1, largest=False).indices)
+    else:
+        near = torch.topk((e.unsqueeze(-1) - raw_tab) ** 2, k, dim=-1, largest=False).indices
+    return bias_tab[near].mean(dim=-1)
+
+
 def hll_count(regs: torch.Tensor) -> torch.Tensor:
     """HLL++ cardinality of each row of ``regs`` ([n, m] int8 registers, m = 2^p), as float64.
 
@@ -156,17 +220,14 @@ def hll_count(regs: torch.Tensor) -> torch.Tensor:
     p = int(round(np.log2(m)))
     threshold, raw_tab, bias_tab = _hll_constants(p)
     alpha = 0.7213 / (1.0 + 1.079 / m)
-    r = regs.to(torch.float64)
-    e = alpha * m * m / torch.pow(2.0, -r).sum(dim=-1)
+    e = alpha * m * m / _POW2_NEG[regs.to(torch.int64)].sum(dim=-1)
     zeros = (regs == 0).sum(dim=-1).to(torch.float64)
     lc = m * torch.log(m / zeros.clamp(min=1.0))
     use_lc = (zeros > 0) & (lc <= threshold)
     corr = (e <= 5 * m) & ~use_lc  # bias correction only where its result is used
     if bool(corr.any()):
-        ec = e[corr]
-        nn_idx = torch.argsort((ec.unsqueeze(-1) - raw_tab) ** 2, dim=-1)[..., :6]
         e = e.clone()
-        e[corr] = ec - bias_tab[nn_idx].mean(dim=-1)
+        e[corr] = e[corr] - _mean_bias_of_nearest(e[corr], raw_tab, bias_tab)
     return torch.where(use_lc, lc, e)
 
 
@@ -195,7 +256,7 @@ class SketchTable:
                 out[:, i - 1, j - 1] = jac * union
         return out
 
-    def subgraph_features(self, links: torch.Tensor, batch_size: int = 65536) -> torch.Tensor:
+    def subgraph_features(self, links: torch.Tensor, batch_size: int = 32768) -> torch.Tensor:
         """Estimated subgraph features [B, k(k+2)] (float32), computed in batches of ``batch_size`` links."""
         links = _as_links(links, self.cards.size(0))
         parts = []
@@ -248,7 +309,7 @@ class Sketcher:
         regs[np.arange(num_nodes), reg] = rank.astype(np.int8)
         self.hll0 = torch.from_numpy(regs)
 
-    def propagate(self, edge_index: torch.Tensor, chunk_edges: int = 1 << 20) -> SketchTable:
+    def propagate(self, edge_index: torch.Tensor, chunk_edges: int = 1 << 17) -> SketchTable:
         """Propagate the fixed initial sketches ``max_hops`` times over ``edge_index`` (+ self-loops)."""
         edge_index = torch.as_tensor(edge_index, dtype=torch.long)
         check(

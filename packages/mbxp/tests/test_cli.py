@@ -76,7 +76,7 @@ def test_resume_skips_finished_samples(tmp_path, files):
     lines = (out / "results.jsonl").read_text().splitlines()
     # a killed run: two finished results and a line cut in the middle
     (out / "results.jsonl").write_text(lines[0] + "\n" + lines[3] + "\n" + lines[4][:20])
-    evaluate_main(args)
+    evaluate_main([*args, "--resume"])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reused"] == 3 and summary["executed"] == 3  # 2 + the duplicate reused, 3 re-run
     assert summary["pass@k"]["python"]["1"] == pytest.approx(0.5)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from mbxp.convert import capture_checks, parse_python_problem
-from mbxp.convert_humaneval import (
+from mbxp.convert.humaneval import (
     CASE_MARKER,
     HE_TARGETS,
     convert_humaneval,

@@ -10,7 +10,7 @@ import pytest
 from mbxp.convert import convert
 from mbxp.execution import ExecConfig, check_program
 from mbxp.generate import GenerateConfig, finish_completion, generate, strip_chat
-from mbxp.languages import toolchain_problem
+from mbxp.toolchains import toolchain_problem
 
 
 def _load_convert_tests():

@@ -74,7 +74,7 @@ def hostile_programs(mark: str, canary: Path, port: int, results: Path) -> dict[
         "fork_bomb": reexec
         + "import time\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.05)",
         "results_writer": reexec
-        + f"for name in ('results.jsonl', 'summary.json'):\n    try:\n"
+        + "for name in ('results.jsonl', 'summary.json'):\n    try:\n"
         + f"        open(os.path.join({str(results)!r}, name), 'a').write('forged\\n')\n    except OSError:\n        pass\n"
         + "raise SystemExit(1)",
         "loop": "while True:\n    pass",
@@ -175,7 +175,9 @@ def _skip_reason(name: str) -> str | None:
     if drop and ROOT and shutil.which("setpriv") is None:
         return "setpriv missing: cannot drop to an unprivileged uid"
     if evaluator_command() is None:
-        return "no Python an unprivileged uid can run (this one lives in a private home, no system python3 of its version)"
+        return (
+            "no Python an unprivileged uid can run (this one lives in a private home, no system python3 of its version)"
+        )
     return None
 
 

@@ -4,13 +4,13 @@ reported "not run"."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 
 import pytest
 
-import importlib
 from mbxp.data import read_problems
 from mbxp.evaluate import EvalConfig, evaluate
 from mbxp.execution import ExecConfig, check_program
@@ -83,7 +83,9 @@ def test_released_mbphp_175_fails_in_strict_mode_only():
     from mbxp.data import read_jsonl
 
     problem = read_problems(root / "mbxp/mbphp_release_v1.2.jsonl.gz")["MBPHP/175"]
-    sample = next(s for _, s in read_jsonl(root / "mbxp/examples/mbphp_samples.jsonl.gz") if s["task_id"] == "MBPHP/175")
+    sample = next(
+        s for _, s in read_jsonl(root / "mbxp/examples/mbphp_samples.jsonl.gz") if s["task_id"] == "MBPHP/175"
+    )
     assert "\n?>\n" in sample["completion"]
     res = check_program(problem, sample["completion"], "php", ExecConfig(timeout=15))
     assert res["status"] == "failed" and res["mxeval_passed"] is True, res
@@ -138,21 +140,26 @@ def test_executor_errors_are_not_failures_and_never_reused(tmp_path, monkeypatch
     assert again["pass@k"]["python"]["1"] == pytest.approx(0.5) and again["n_errors"] == 0
 
 
-def test_a_language_failing_its_self_check_is_not_run(tmp_path, monkeypatch):
+def test_a_language_failing_its_self_check_is_not_run(tmp_path, monkeypatch, request):
     import dataclasses
 
     import mbxp.languages as langs
     import mbxp.selfcheck as sc
+    from mbxp.toolchains import launch
 
+    if toolchain_problem("ruby"):
+        pytest.skip(toolchain_problem("ruby"))
     broken = dataclasses.replace(langs.LANGUAGES["ruby"], run=("ruby", "--no-such-flag", "prog.rb"))
     monkeypatch.setitem(langs.LANGUAGES, "ruby", broken)
     monkeypatch.setattr(sc, "_cache", {})
-    if toolchain_problem("ruby"):
-        pytest.skip(toolchain_problem("ruby"))
+    launch.cache_clear()
+    request.addfinalizer(launch.cache_clear)
     problem = {"task_id": "R/0", "language": "ruby", "prompt": "def f(x)\n", "test": "\nraise 'no' unless f(1) == 2\n"}
     samples = [{"task_id": "R/0", "language": "ruby", "completion": "    x + 1\nend\n"}]
     samples += [{"task_id": "T/0", "language": "python", "completion": GOOD}]
-    summary = evaluate(samples, {"R/0": dict(problem, entry_point="f"), "T/0": PROBLEM}, tmp_path, EvalConfig(k=[1], quiet=True))
+    summary = evaluate(
+        samples, {"R/0": dict(problem, entry_point="f"), "T/0": PROBLEM}, tmp_path, EvalConfig(k=[1], quiet=True)
+    )
     assert "ruby" in summary["not_run"] and "self-check" in summary["not_run"]["ruby"]
     assert "ruby" not in summary["pass@k"] and summary["pass@k"]["python"]["1"] == 1.0
     assert _rows(tmp_path)[0]["status"] == "error"
@@ -164,7 +171,17 @@ def test_a_non_string_task_id_is_one_line_exit_2(tmp_path):
     p = tmp_path / "p.jsonl"
     p.write_text(json.dumps(PROBLEM) + "\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "mbxp.cli_main", "mbxp-evaluate", str(s), "--problems", str(p), "--out", str(tmp_path / "o")],
+        [
+            sys.executable,
+            "-m",
+            "mbxp.cli_main",
+            "mbxp-evaluate",
+            str(s),
+            "--problems",
+            str(p),
+            "--out",
+            str(tmp_path / "o"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

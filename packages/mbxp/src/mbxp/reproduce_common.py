@@ -26,11 +26,13 @@ __all__ = [
 
 # the other released problem sets: dataset -> folder holding metadata.json (language -> file)
 OTHER_SETS = {"multi-humaneval": "multilingual_humaneval", "mathqa-x": "multilingual_mathqa"}
-# quick-mode subset sizes per part and language cost class (registry ``cost``): JVM compilers take 3-8 s
+# quick-mode subset sizes per part and language cost class (registry ``cost``), for about 3 minutes of one
+# thread: an interpreted sample costs ~0.15 s of CPU, a compiled one ~1.5 s (g++, tsc, javac), a JVM
+# compiler's ~6 s (kotlinc, scalac); each language's self-check adds two programs. Quick mode runs the
+# conversion part's execution check (our tests vs the released ones) not at all: full mode only.
 QUICK_SIZES = {
-    "examples": {"cheap": 60, "compiled": 20, "slow": 4},
-    "canonical": {"cheap": 30, "compiled": 12, "slow": 3},
-    "conversion": {"cheap": 15, "compiled": 6, "slow": 2},
+    "examples": {"cheap": 30, "compiled": 6, "slow": 2},
+    "canonical": {"cheap": 10, "compiled": 3, "slow": 1},
 }
 
 
@@ -60,6 +62,7 @@ def subset(items: list, n: int | None, seed: int) -> list:
 
 
 def quick_size(part: str, language: str, quick: bool) -> int | None:
+    """The subset size of ``part`` for ``language`` in quick mode; None: the whole file (full mode)."""
     return QUICK_SIZES[part][LANGUAGES[language].cost] if quick else None
 
 

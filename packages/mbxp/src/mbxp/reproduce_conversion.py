@@ -18,7 +18,7 @@ from mbxp.convert.humaneval import CASE_MARKER, HE_TARGETS, convert_humaneval_re
 from mbxp.data import read_jsonl, read_problems
 from mbxp.evaluate import EvalConfig, task_order
 from mbxp.languages import targets
-from mbxp.reproduce_common import OTHER_SETS, evaluate_rows, examples_file, problems_file, quick_size, subset
+from mbxp.reproduce_common import OTHER_SETS, evaluate_rows, examples_file, problems_file
 from orals23_shared.cli import UsageError
 from orals23_shared.reproduce import Claim
 
@@ -161,8 +161,10 @@ def run_conversion(
                 s["task_id"]: s["completion"] for _, s in read_jsonl(examples_file(root, lang)) if s["task_id"] in ours
             }
             source = "example samples"
-        if completions:
-            sub = subset(sorted(completions), quick_size("conversion", lang, quick), seed)
+        if quick:
+            det["check"] = "full mode only (the quick run's budget)"
+        elif completions:
+            sub = sorted(completions)
             samples = [{"task_id": t, "completion": completions[t], "language": lang} for t in sub]
             probs_ours = {t: dict(ours[t], task_id=t) for t in sub}
             rows_ours, _, why = evaluate_rows(samples, probs_ours, out / "conversion" / lang / "ours", cfg)

@@ -439,8 +439,8 @@ class Sandbox:
         sig = None
         if rc is not None and rc < 0:
             sig = signal_name(-rc)
-        elif rc is not None and rc > 128 and self.isolation == "bwrap":  # bwrap reports a killed child as 128 + n
-            sig = signal_name(rc - 128)
+        elif rc is not None and 128 < rc <= 128 + 64 and self.isolation == "bwrap":
+            sig = signal_name(rc - 128)  # bwrap reports a killed child as 128 + n (PHP's fatal 255 is no signal)
         error = None
         if not started:
             error = (stderr.strip().splitlines() or [f"the sandbox exited with {rc} before the program started"])[-1]

@@ -14,6 +14,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from mbxp.convert import convert
 from mbxp.execution import ExecConfig, check_program
 from mbxp.languages import LANGUAGES
 
@@ -37,8 +38,6 @@ def selfcheck_problem(language: str) -> dict[str, Any]:
     """The self-check problem in ``language``'s layout."""
     if language == "python":
         return dict(SELFCHECK_PROBLEM, language="python")
-    from mbxp.convert import convert
-
     return convert(SELFCHECK_PROBLEM, language, run=False, outputs=[2, 42])
 
 

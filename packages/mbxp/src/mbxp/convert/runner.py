@@ -20,6 +20,8 @@ from typing import Any
 
 from mbxp.convert.parse import PyProblem, parse_python_problem, source_of
 from mbxp.convert.types import UNKNOWN, Type, type_of, unify
+from mbxp.sandbox import IsolationError, Limits, Sandbox
+from mbxp.toolchains import launch
 from orals23_shared.cli import UsageError
 
 __all__ = ["run_canonicals", "run_canonical", "Capture", "capture_checks", "canonical_outputs", "infer_types"]
@@ -143,9 +145,6 @@ def _run_batch(specs: list[dict[str, Any]], timeout: float) -> list[Any]:
     """Run the runner script on ``specs`` in one sandboxed Python process (one entry per spec; None where
     the whole process died). The results come back on stdout after a random marker (the sandbox's work
     folder is a private copy); a runner that cannot start is an error, never a file of missing outputs."""
-    from mbxp.sandbox import IsolationError, Limits, Sandbox
-    from mbxp.toolchains import launch
-
     if not specs:
         return []
     mark = "MBXP-RESULTS-" + secrets.token_hex(8) + ":"

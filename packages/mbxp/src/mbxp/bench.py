@@ -175,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"pass@1 ref {row['pass_rate']['reference']} / ours {row['pass_rate']['ours_mxeval_rules']} "
             f"(strict {row['pass_rate']['ours_strict']})"
         )
+        # written after every language: a long full-file bench that is stopped keeps what it measured
+        write_bench(ns.out, "mbxp", rows, config=vars(ns), load_before=load_before, skipped=skipped, partial=True)
     mem = None
     if rows:
         mem = peak_rss(
@@ -182,7 +184,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             {"data": str(root), "language": rows[0]["language"], "n": 4, "workers": workers},
         )
     path = write_bench(
-        ns.out, "mbxp", rows, config=vars(ns), load_before=load_before, skipped=skipped, evaluator_memory=mem
+        ns.out,
+        "mbxp",
+        rows,
+        config=vars(ns),
+        load_before=load_before,
+        skipped=skipped,
+        evaluator_memory=mem,
+        partial=False,
     )
     print(f"bench: {path}")
     return 0

@@ -21,7 +21,7 @@ def test_reference_runner_gives_mxevals_verdicts():
         {"task_id": "T/0", "language": "python", "completion": c}
         for c in ("    return x + 1\n", "    return x\n", "    import sys\n    sys.exit(0)\n", "    while True: pass\n")
     ]
-    got = [r["passed"] for r in run_reference(samples, {"T/0": PROBLEM}, workers=2, timeout=2)]
+    got = [r["passed"] for r in run_reference(samples, {"T/0": PROBLEM}, workers=2, timeout=5)]
     assert got == [True, False, True, False]  # mxeval: exit code 0 passes (the early exit too); a timeout fails
 
 

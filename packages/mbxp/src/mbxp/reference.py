@@ -18,6 +18,7 @@ import random
 import shutil
 import string
 import subprocess
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,7 +31,7 @@ __all__ = ["MXEVAL_COMMANDS", "mxeval_workers", "run_reference"]
 # language -> (extension, compile command or None, run command, work in the folder); {p}: the program path
 # without extension, {d}: its folder, {n}: its base name
 MXEVAL_COMMANDS: dict[str, tuple[str, list[str] | None, list[str], bool]] = {
-    "python": (".py", None, ["python3", "{p}.py"], False),
+    "python": (".py", None, [sys.executable, "{p}.py"], False),  # mxeval: in the evaluator's interpreter
     "javascript": (".js", None, ["node", "{p}.js"], False),
     "typescript": (".ts", ["npx", "tsc", "{p}.ts", "--target", "es5", "--lib", "es2016"], ["node", "{p}.js"], False),
     "php": (".php", None, ["php", "{p}.php"], False),

@@ -107,15 +107,17 @@ def toolchain_paths(language: str) -> tuple[str, ...]:
 
 
 def _others_can_run(path: str) -> bool:
-    """Whether a user other than the owner can reach and execute ``path`` (every parent searchable)."""
-    p = os.path.realpath(path)
+    """Whether a user other than the owner can reach and execute ``path``: the file and every parent of
+    both its real path and the path as given (a venv's ``bin/python`` links to a reachable interpreter,
+    but the venv itself may sit in a private folder) must be open to others."""
     try:
-        if not os.stat(p).st_mode & 0o001:
+        if not os.stat(os.path.realpath(path)).st_mode & 0o001:
             return False
-        while p != "/":
-            p = os.path.dirname(p)
-            if not os.stat(p).st_mode & 0o001:
-                return False
+        for p in {os.path.realpath(path), os.path.abspath(path)}:
+            while p != "/":
+                p = os.path.dirname(p)
+                if not os.stat(p).st_mode & 0o001:
+                    return False
     except OSError:
         return False
     return True

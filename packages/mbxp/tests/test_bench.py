@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mbxp.bench import main
 from mbxp.reference import run_reference
 from orals23_shared.paths import require_shared_data
@@ -33,5 +35,7 @@ def test_bench_runs_both_side_by_side_and_compares_verdicts(tmp_path):
     (row,) = bench["rows"]
     assert row["samples"] == 5 and row["ours"]["n"] == 5 and row["reference"]["n"] == 5
     assert row["agreement_mxeval_rules"] == 1.0 and row["disagreements"] == []
-    assert row["ours"]["cpu_s"] > 0 and row["reference"]["cpu_s"] > 0
+    assert row["ratio_samples_per_s"] == pytest.approx(
+        row["ours"]["samples_per_s"] / row["reference"]["samples_per_s"], rel=0.02
+    )
     assert bench["evaluator_memory"]["peak_mib"] > 0 and bench["load_before"] is not None

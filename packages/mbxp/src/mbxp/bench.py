@@ -6,10 +6,9 @@ which also records mxeval's verdict of each execution) and through :mod:`mbxp.re
 commands, one process per sample, no isolation, mxeval's default ``cpu_count - 1`` workers). The samples
 are split into ``--repeats`` (>= 5) equal chunks; each runner's chunk times go through
 ``orals23_shared.bench.time_call`` (median, min, max); throughput is samples / total seconds, and the
-ratio is ours over the reference. The CPU seconds each runner used (this process and its children) are
-recorded too: on a machine shared with other jobs, two workers take a larger share of the cores than one,
-and samples per CPU second is the load-independent side of the comparison. The verdicts of both are compared sample by sample (ours under
-mxeval's rules, and strict). ``peak_rss``: our evaluator's own memory on a few samples, in a fresh process.
+ratio is ours over the reference. (CPU seconds per runner are not recorded: ``RUSAGE_CHILDREN`` misses
+the sandboxed processes, which our process never waits for, so it undercounted ours by ~100x.) The
+verdicts of both are compared sample by sample (ours under mxeval's rules, and strict). ``peak_rss``: our evaluator's own memory on a few samples, in a fresh process.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import tempfile
 import time
 from collections.abc import Sequence
@@ -51,12 +49,6 @@ def evaluator_memory(data: str, language: str, n: int, workers: int) -> int:
     return len(_ours(samples, problems, workers, 15.0))
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU of this process and of its waited-for descendants (sandboxes included)."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def bench_language(
     root: Path, lang: str, n: int, repeats: int, warmup: int, workers: int, ref_workers: int, seed: int, timeout: float
 ) -> dict[str, Any]:
@@ -70,7 +62,6 @@ def bench_language(
     warm = samples[: max(1, warmup)]
     results: dict[str, list[Any]] = {"ours": [], "reference": []}
     spent: dict[str, float] = {"ours": 0.0, "reference": 0.0}  # the timed chunks' total (time_call keeps the median)
-    cpu: dict[str, float] = {"ours": 0.0, "reference": 0.0}  # CPU seconds of this process and its children
 
     def runner(name: str, fn):
         calls = iter(range(warmup + repeats))
@@ -80,10 +71,9 @@ def bench_language(
             if i < warmup:
                 fn(warm)  # warm-up: caches, JIT, our self-check
                 return
-            t0, c0 = time.perf_counter(), _cpu_seconds()
+            t0 = time.perf_counter()
             results[name].append(fn(chunks[i - warmup]))
             spent[name] += time.perf_counter() - t0
-            cpu[name] += _cpu_seconds() - c0
 
         return call
 
@@ -112,17 +102,14 @@ def bench_language(
         "ours": {
             **t_ours.as_dict(),
             "samples_per_s": round(rate_ours, 3),
-            "cpu_s": round(cpu["ours"], 1),
             "workers": workers,
         },
         "reference": {
             **t_ref.as_dict(),
             "samples_per_s": round(rate_ref, 3),
-            "cpu_s": round(cpu["reference"], 1),
             "workers": ref_workers,
         },
         "ratio_samples_per_s": round(rate_ours / rate_ref, 3),
-        "ratio_samples_per_cpu_s": round(cpu["reference"] / cpu["ours"], 3) if cpu["ours"] else None,
         "ratio_median_chunk": round(t_ref.median / t_ours.median, 3),
         "total_s": {"ours": round(spent["ours"], 1), "reference": round(spent["reference"], 1)},
         "pass_rate": {

@@ -76,7 +76,7 @@ def test_resume_skips_finished_samples(tmp_path, files):
     lines = (out / "results.jsonl").read_text().splitlines()
     # a killed run: two finished results and a line cut in the middle
     (out / "results.jsonl").write_text(lines[0] + "\n" + lines[3] + "\n" + lines[4][:20])
-    evaluate_main(args)
+    evaluate_main([*args, "--resume"])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reused"] == 3 and summary["executed"] == 3  # 2 + the duplicate reused, 3 re-run
     assert summary["pass@k"]["python"]["1"] == pytest.approx(0.5)
@@ -148,3 +148,20 @@ def test_every_cli_answers_help(cli):
         [sys.executable, "-m", "mbxp.cli_main", cli, "--help"], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0 and "usage" in proc.stdout.lower(), proc.stderr
+
+
+def test_a_used_out_is_refused_unless_resume_or_overwrite(tmp_path, files):
+    s, p = files
+    out = tmp_path / "out"
+    args = [str(s), "--problems", str(p), "--out", str(out), "--timeout", "2", "--quiet", "--k", "1"]
+    assert evaluate_main(args) == 0
+    cmd = [sys.executable, "-m", "mbxp.cli_main", "mbxp-evaluate", *args]
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "already holds a run" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    base = [sys.executable, "-m", "mbxp.cli_main", "mbxp-evaluate", str(s), "--problems", str(p), "--out", str(out)]
+    other = subprocess.run([*base, "--timeout", "3", "--resume"], capture_output=True, text=True, timeout=120)
+    assert other.returncode == 2 and "timeout" in other.stderr, other.stderr  # resume with another timeout
+    assert evaluate_main([*args, "--overwrite"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["reused"] == 0 and summary["executed"] == 5

@@ -6,7 +6,7 @@ import pytest
 
 from mbxp.convert import ANY, FLOAT, INT, STR, Type, camel, convert, infer_types, parse_python_problem, type_of, unify
 from mbxp.execution import ExecConfig, check_program
-from mbxp.languages import toolchain_problem
+from mbxp.toolchains import toolchain_problem
 
 REC = {
     "task_id": "MBPP/9001",

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from mbxp.convert import capture_checks, parse_python_problem
-from mbxp.convert_humaneval import (
+from mbxp.convert.humaneval import (
     CASE_MARKER,
     HE_TARGETS,
     convert_humaneval,
@@ -18,7 +18,7 @@ from mbxp.convert_humaneval import (
     humaneval_problems,
 )
 from mbxp.data import read_jsonl, read_problems
-from mbxp.reproduce import same_text
+from mbxp.reproduce_conversion import same_text
 from orals23_shared.paths import require_shared_data
 
 # a loop (two unrolled cases), a helper variable and an abs(... - y) < 1e-6 test: 4 cases

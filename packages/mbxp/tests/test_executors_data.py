@@ -7,7 +7,9 @@ import pytest
 
 from mbxp.data import read_jsonl, read_problems
 from mbxp.execution import ExecConfig, check_program
-from mbxp.languages import LANGUAGES, insert_marker, toolchain_problem
+from mbxp.harness import insert_marker
+from mbxp.languages import LANGUAGES, TOKEN_VAR
+from mbxp.toolchains import toolchain_problem
 from orals23_shared.paths import require_shared_data
 
 FILES = {
@@ -117,8 +119,8 @@ def test_marker_lands_after_the_last_test_statement(lang):
     path = next((root / "mbxp").glob(f"{meta}_release_*.jsonl.gz"))
     for _, rec in read_jsonl(path):
         test = rec["test"]
-        marked = insert_marker(lang, test, "TOKEN")
-        i = marked.index("TOKEN")
+        marked = insert_marker(lang, test)
+        i = marked.index(TOKEN_VAR)
         before = marked[:i]
         # every test statement (the last comparison) comes before the marker
         last = max(test.rfind(w) for w in ("assert", "compare", "Compare", "deepCompare", "!=", "candidate"))

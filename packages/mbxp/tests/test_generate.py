@@ -10,7 +10,7 @@ import pytest
 from mbxp.convert import convert
 from mbxp.execution import ExecConfig, check_program
 from mbxp.generate import GenerateConfig, finish_completion, generate, strip_chat
-from mbxp.languages import toolchain_problem
+from mbxp.toolchains import toolchain_problem
 
 
 def _load_convert_tests():
@@ -96,3 +96,40 @@ def test_hf_backend_with_a_tiny_random_model(tmp_path):  # slow: importing torch
 
         assert brace_depth(text, "javascript")[-1] == 0
     assert generate(problems, out, cfg) == 0  # resumed: the task is done
+
+
+def _fake_generator(monkeypatch):
+    import importlib
+
+    gen_module = importlib.import_module("mbxp.generate")
+
+    def fake(cfg, language_of_prompt):
+        return lambda prompt, n: [f"    return firstlist.length + {len(prompt) % 7};\n}}\n"] * n
+
+    monkeypatch.setattr(gen_module, "_openai_generator", fake)
+
+
+def test_resume_survives_a_torn_last_line_and_equals_a_straight_run(tmp_path, monkeypatch):
+    import dataclasses
+
+    from orals23_shared.cli import UsageError
+
+    _fake_generator(monkeypatch)
+    problems = {}
+    for i in range(3):
+        p = convert(dict(REC, task_id=f"MBPP/{9001 + i}", description=f"Task {i}."), "javascript", run=False)
+        problems[p["task_id"]] = p
+    cfg = GenerateConfig(backend="openai", model="m", n_samples=2)
+    straight = tmp_path / "straight.jsonl"
+    assert generate(problems, straight, cfg) == 6
+    out = tmp_path / "s.jsonl"
+    lines = straight.read_text().splitlines(keepends=True)
+    out.write_text(lines[0] + lines[1] + lines[2] + lines[3][:17])  # killed while writing task 2's second line
+    (tmp_path / "s.jsonl.config.json").write_text((tmp_path / "straight.jsonl.config.json").read_text())
+    with pytest.raises(UsageError, match="already holds samples"):
+        generate(problems, out, cfg)
+    with pytest.raises(UsageError, match="temperature"):
+        generate(problems, out, dataclasses.replace(cfg, resume=True, temperature=0.5))
+    assert generate(problems, out, dataclasses.replace(cfg, resume=True)) == 4  # task 2 again, then task 3
+    assert out.read_text() == straight.read_text()
+    assert generate(problems, out, dataclasses.replace(cfg, overwrite=True)) == 6

@@ -47,12 +47,16 @@ def test_k_reported_only_when_every_task_has_enough_samples():
 
 def test_summary_is_per_language():
     rows = [
-        {"task_id": "A/1", "language": "java", "passed": True, "result": "passed"},
-        {"task_id": "A/1", "language": "java", "passed": False, "result": "failed: x"},
-        {"task_id": "B/1", "language": "ruby", "passed": False, "result": "timed out"},
-        {"task_id": "B/1", "language": "ruby", "passed": False, "result": "compile error: y"},
+        {"task_id": "A/1", "language": "java", "status": "passed", "passed": True, "result": "passed"},
+        {"task_id": "A/1", "language": "java", "status": "failed", "passed": False, "result": "failed: x"},
+        {"task_id": "A/1", "language": "java", "status": "error", "passed": False, "result": "error: bwrap"},
+        {"task_id": "B/1", "language": "ruby", "status": "timeout", "passed": False, "result": "timed out"},
+        {"task_id": "B/1", "language": "ruby", "status": "compile_error", "passed": False, "result": "compile error"},
+        {"task_id": "C/1", "language": "ruby", "status": "error", "passed": False, "result": "error: bwrap"},
     ]
     s = summarize(rows, [1, 2, 3])
+    # pass@k over the samples that ran: the errors are neither failures nor tasks (C/1 has none that ran)
     assert s["pass@k"] == {"java": {"1": 0.5, "2": 1.0}, "ruby": {"1": 0.0, "2": 0.0}}
-    assert s["n_samples"] == 4 and s["n_tasks"] == 2
-    assert s["languages"]["ruby"]["results"] == {"timed out": 1, "compile error": 1}
+    assert s["n_samples"] == 6 and s["n_tasks"] == 2 and s["n_errors"] == 2
+    assert s["languages"]["ruby"]["results"] == {"timeout": 1, "compile_error": 1, "error": 1}
+    assert s["languages"]["java"]["n_ran"] == 2 and s["languages"]["java"]["n_errors"] == 1

@@ -6,18 +6,17 @@ multi-language execution and pass@k.
     summary = evaluate(read_samples("samples.jsonl", problems), problems, "out/")
 """
 
-from mbxp.convert import convert, convert_file
-from mbxp.convert_humaneval import convert_humaneval_records
+from mbxp.convert import convert_file, convert_humaneval_records
 from mbxp.data import read_jsonl, read_problems, read_samples
 from mbxp.evaluate import EvalConfig, evaluate
 from mbxp.execution import ExecConfig, check_program
 from mbxp.generate import GenerateConfig, finish_completion, generate
-from mbxp.languages import LANGUAGES, toolchain_problem
+from mbxp.languages import LANGUAGES
 from mbxp.passk import estimate_pass_at_k, pass_at_k
 from mbxp.sandbox import Limits, Sandbox, isolation_available
+from mbxp.toolchains import toolchain_problem
 
 __all__ = [
-    "convert",
     "convert_file",
     "convert_humaneval_records",
     "read_jsonl",

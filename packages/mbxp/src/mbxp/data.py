@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from mbxp.languages import LANGUAGES
 from orals23_shared.cli import UsageError, check
 
 __all__ = [
@@ -29,22 +30,8 @@ __all__ = [
     "RELEASE_FILES",
 ]
 
-# task_id prefix -> language (MBXP naming: MB + language letters + P)
-PREFIX_LANGUAGE = {
-    "MBPP": "python",
-    "MBJP": "java",
-    "MBJSP": "javascript",
-    "MBTSP": "typescript",
-    "MBCPP": "cpp",
-    "MBCSP": "csharp",
-    "MBGP": "go",
-    "MBKP": "kotlin",
-    "MBPHP": "php",
-    "MBPLP": "perl",
-    "MBRBP": "ruby",
-    "MBSCP": "scala",
-    "MBSWP": "swift",
-}
+# task_id prefix -> language (MBXP naming: MB + language letters + P), from the registry
+PREFIX_LANGUAGE = {lang.prefix: name for name, lang in LANGUAGES.items()}
 
 UPSTREAM = "https://raw.githubusercontent.com/amazon-science/mxeval/e09974f990eeaf0c0e8f2b5eaff4be66effb2c86/data/"
 # path under data/ -> sha256 prefix of the file (from the team's verified copy)
@@ -130,6 +117,8 @@ def read_problems(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     for i, rec in read_jsonl(path):
         for key in ("task_id", "prompt", "test", "entry_point"):
             check(key in rec, f"{path}: line {i}: problem without '{key}'")
+        for key in ("task_id", "prompt"):
+            check(isinstance(rec[key], str), f"{path}: line {i}: '{key}' must be a string, got {rec[key]!r:.40}")
         check(
             isinstance(rec["test"], str) and rec["test"].strip() != "",
             f"{path}: line {i}: problem {rec['task_id']} has no tests",
@@ -162,7 +151,8 @@ def read_samples(
     for i, rec in read_jsonl(path):
         for key in ("task_id", "completion"):
             check(key in rec, f"{path}: line {i}: sample without '{key}'")
-        check(isinstance(rec["completion"], str), f"{path}: line {i}: 'completion' must be a string")
+            check(isinstance(rec[key], str), f"{path}: line {i}: '{key}' must be a string, got {rec[key]!r:.40}")
+        check(isinstance(rec.get("language") or "", str), f"{path}: line {i}: 'language' must be a string")
         if not rec.get("language"):
             lang = problems[rec["task_id"]].get("language") if problems and rec["task_id"] in problems else None
             check(lang is not None, f"{path}: line {i}: sample without 'language'")

@@ -17,31 +17,19 @@ import json
 import os
 import re
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mbxp.languages import LANGUAGES
+from orals23_shared.checkpoint import atomic_write_json
 from orals23_shared.cli import UsageError, check
+from orals23_shared.runfolder import FREE_FIELDS, config_differences
 
 __all__ = ["GenerateConfig", "finish_completion", "generate", "brace_depth", "STOP_SEQUENCES"]
 
-# Where a raw continuation certainly left the function (used as API stop strings too)
-STOP_SEQUENCES: dict[str, list[str]] = {
-    "python": ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\nassert ", '\n"""', "\n#"],
-    "ruby": ["\ndef ", "\nclass ", "\nputs ", "\n# "],
-    "perl": ["\nsub ", "\nprint ", "\n# "],
-    "php": ["\nfunction ", "\n?>", "\n// ", "\n$"],
-    "javascript": ["\nfunction ", "\nconsole.log", "\n/**", "\nconst ", "\nmodule.exports"],
-    "typescript": ["\nfunction ", "\nconsole.log", "\n/**", "\nconst ", "\nexport "],
-    "go": ["\nfunc ", "\n// ", "\ntype "],
-    "cpp": ["\nint main", "\n/**", "\n#include", "\ntemplate"],
-    "java": ["\nclass Main", "\npublic class Main", "\n/**"],
-    "csharp": ["\n        public static void Main", "\n        /// "],
-    "kotlin": ["\nfun main", "\nfun ", "\n/**"],
-    "scala": ["\n    def main", "\n    /**"],
-    "swift": ["\nfunc ", "\n/**", "\nprint("],
-}
-BRACE_LANGUAGES = ("java", "javascript", "typescript", "cpp", "csharp", "go", "kotlin", "scala", "php", "perl", "swift")
+# Where a raw continuation certainly left the function (used as API stop strings too), from the registry
+STOP_SEQUENCES: dict[str, list[str]] = {name: list(lang.stops) for name, lang in LANGUAGES.items()}
 
 
 def brace_depth(code: str, language: str) -> list[int]:
@@ -83,15 +71,16 @@ def brace_depth(code: str, language: str) -> list[int]:
 
 
 def _target_depth(language: str, prompt_depth: int) -> int:
-    if language == "java":
-        return 0  # the completion closes the method and the class
+    if LANGUAGES[language].closes_class:
+        return 0  # Java: the completion closes the method and the class
     return max(0, prompt_depth - 1)  # only the function (C#/Scala: the test closes the rest)
 
 
 def finish_completion(prompt: str, raw: str, language: str) -> str:
     """Cut a raw continuation after the function (and, for Java, class) closes; add missing closers."""
     text = raw
-    if language in BRACE_LANGUAGES:
+    spec = LANGUAGES.get(language)
+    if spec is not None and spec.braces:
         prompt_depth = brace_depth(prompt, language)[-1] if prompt else 0
         target = _target_depth(language, prompt_depth)
         depths = brace_depth(prompt + text, language)[len(prompt) :]
@@ -154,6 +143,10 @@ class GenerateConfig:
     seed: int = field(default=0, metadata={"help": "sampling seed"})
     limit: int = field(default=0, metadata={"help": "only the first N tasks (0: all)"})
     device: str = field(default="cpu", metadata={"help": "torch device for hf"})
+    resume: bool = field(
+        default=False, metadata={"help": "continue a used --out: keep its complete tasks, generate the rest"}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "replace a used --out"})
 
 
 def _hf_generator(cfg: GenerateConfig):
@@ -216,19 +209,66 @@ def _openai_generator(cfg: GenerateConfig, language_of_prompt: dict[str, str]):
     return gen
 
 
+def _sidecar(out: Path) -> Path:
+    return out.with_name(out.name + ".config.json")
+
+
+def _resume_lines(out: Path, n_samples: int) -> tuple[list[str], set[str]]:
+    """The complete lines of a used samples file and the tasks that have all their samples; a torn last
+    line (a killed run) and the lines of a task cut short are dropped (that task is generated again)."""
+    lines: list[str] = []
+    per_task: dict[str, list[str]] = {}
+    for line in out.read_text(encoding="utf-8").splitlines(keepends=True):
+        if not line.endswith("\n"):
+            continue  # torn
+        try:
+            rec = json.loads(line)
+            tid = rec["task_id"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+        per_task.setdefault(tid, []).append(line)
+    done = {t for t, ls in per_task.items() if len(ls) >= n_samples}
+    for t in done:
+        lines += per_task[t][:n_samples]
+    return lines, done
+
+
+def prepare_samples_file(out: Path, cfg: GenerateConfig) -> set[str]:
+    """The run-folder policy for a samples file: a used ``--out`` is refused unless ``--resume`` (same
+    generation settings as saved beside it, in ``<out>.config.json``) or ``--overwrite``. Returns the
+    tasks already complete; the file is rewritten without a torn last line before anything is appended."""
+    check(not (cfg.resume and cfg.overwrite), "--resume and --overwrite exclude each other")
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+    free = FREE_FIELDS | {"limit", "api_key_env", "base_url"}
+    used = out.is_file() and out.stat().st_size > 0
+    done: set[str] = set()
+    if used and cfg.resume:
+        side = _sidecar(out)
+        if side.is_file():
+            diffs = config_differences(json.loads(side.read_text()), config, free)
+            check(not diffs, f"--resume: the generation settings differ from the saved ones in {'; '.join(diffs)}")
+        lines, done = _resume_lines(out, cfg.n_samples)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text("".join(lines), encoding="utf-8")
+        tmp.replace(out)
+    elif used and not cfg.overwrite:
+        raise UsageError(
+            f"--out {out} already holds samples; pass --resume to continue it or --overwrite to replace it"
+        )
+    elif used:
+        out.unlink()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(_sidecar(out), config)
+    return done
+
+
 def generate(problems: dict[str, dict[str, Any]], out: str | os.PathLike, cfg: GenerateConfig) -> int:
     """Write ``{task_id, completion, language}`` lines to ``out`` (appended per task: resumable)."""
     check(cfg.model != "", "--model is required")
     check(cfg.n_samples >= 1, "--n-samples must be >= 1")
     fewshot = Path(cfg.fewshot).read_text() if cfg.fewshot else ""
     out = Path(out)
-    done: set[str] = set()
-    if out.is_file():  # resume: tasks already written are skipped
-        for line in out.read_text().splitlines():
-            try:
-                done.add(json.loads(line)["task_id"])
-            except (json.JSONDecodeError, KeyError):
-                continue
+    done = prepare_samples_file(out, cfg)
     items = list(problems.items())[: cfg.limit or None]
     full_prompts = {fewshot + p["prompt"]: p["language"] for _, p in items}
     gen = _hf_generator(cfg) if cfg.backend == "hf" else _openai_generator(cfg, full_prompts)
@@ -238,10 +278,12 @@ def generate(problems: dict[str, dict[str, Any]], out: str | os.PathLike, cfg: G
             if tid in done:
                 continue
             raws = gen(fewshot + p["prompt"], cfg.n_samples)
+            lines = []
             for raw in raws[: cfg.n_samples]:
                 text = strip_chat(p["prompt"], raw) if cfg.chat else raw
                 comp = finish_completion(p["prompt"], text, p["language"])
-                f.write(json.dumps({"task_id": tid, "completion": comp, "language": p["language"]}) + "\n")
-                written += 1
+                lines.append(json.dumps({"task_id": tid, "completion": comp, "language": p["language"]}) + "\n")
+            f.write("".join(lines))  # one write per task: a kill leaves at most this task torn
             f.flush()
+            written += len(lines)
     return written

@@ -3,14 +3,14 @@
 The conversion framework of :mod:`mbxp.convert`, applied to HumanEval. HumanEval's tests are Python
 code (``def check(candidate):`` with loops, helper variables, ``abs(candidate(x) - y) < 1e-6``), not a
 list of ``assert f(args) == value`` statements, so the test cases are **captured by execution**: the
-Python ``check`` runs in the sandbox with a recording candidate (:func:`mbxp.convert.capture_checks`)
+Python ``check`` runs in the sandbox with a recording candidate (:func:`mbxp.convert.runner.capture_checks`)
 that calls the canonical solution on deep copies of the arguments and records the arguments, the
 output, and the value the output was compared with (the assert's right-hand side). Every call becomes
 one test case, so loops are unrolled (HumanEval/53: 5 asserts + 100 random pairs -> 105 cases).
 
 Layouts, read off the released files (``HumanEval_<lang>_v1.1`` / ``_v1``):
 
-* the prompt is the MBXP prompt of the same language (:func:`mbxp.convert.render_problem`: wrapper,
+* the prompt is the MBXP prompt of the same language (:func:`mbxp.convert.problem.render_problem`: wrapper,
   signature, types from the captured values) with the docstring replaced by HumanEval's own docstring,
   Python-syntax examples included, behind a preamble ("You are an expert Kotlin programmer, and here is
   your task." / "You're an expert Golang programmer");
@@ -33,22 +33,17 @@ import dataclasses
 import re
 from typing import Any
 
-from mbxp.convert import (
-    ANY,
-    LANG_WORD,
-    PyProblem,
-    Type,
-    capture_checks,
-    parse_python_problem,
-    render_problem,
-    type_of,
-    unify,
-)
+from mbxp.convert.parse import PyProblem, parse_python_problem
+from mbxp.convert.problem import render_problem
+from mbxp.convert.runner import capture_checks
+from mbxp.convert.types import ANY, Type, type_of, unify
+from mbxp.languages import LANGUAGES, HumanEvalLayout
 from orals23_shared.cli import UsageError, check
 
 __all__ = [
     "HE_TARGETS",
     "CASE_MARKER",
+    "Captured",
     "is_humaneval",
     "docstring",
     "humaneval_problems",
@@ -56,70 +51,11 @@ __all__ = [
     "convert_humaneval_records",
 ]
 
-# language -> released file version
-HE_TARGETS = {
-    "java": "v1.1",
-    "javascript": "v1.1",
-    "kotlin": "v1.1",
-    "perl": "v1.1",
-    "php": "v1.1",
-    "ruby": "v1.1",
-    "scala": "v1.1",
-    "swift": "v1.1",
-    "go": "v1",
-    "typescript": "v1",
-    "csharp": "v1",
-}
-# v1.1 writes the word None in the docstring as the language's rendering of None (as released)
-NONE_WORD = {
-    "java": "null",
-    "javascript": '"none"',
-    "kotlin": "",
-    "perl": '"none"',
-    "php": "null",
-    "ruby": "nil",
-    "scala": "null",
-    "swift": "none",
-}
-_EXPERT = "You are an expert {} programmer, and here is your task."
-# language -> (regex of the MBXP docstring block to replace, opening, preamble, line prefix, closing)
-_DOC: dict[str, tuple[str, str, str | None, str, str]] = {
-    "java": (r"/\*\*.*?\*/", "/**\n", None, "     * ", "     */"),
-    "javascript": (r"/\*\*.*?\*/", "/**\n", None, " * ", " */"),
-    "php": (r"/\*\*.*?\*/", "/**\n", _EXPERT.format("PHP"), " * ", " */"),
-    "kotlin": (r"/\*\*.*?\*/", "/**\n", _EXPERT.format("Kotlin"), " * ", " */"),
-    "swift": (r"/\*\*.*?\*/", "/**\n", _EXPERT.format("Swift"), " * ", " */"),
-    "scala": (r"/\*\*.*?\*/", "/**\n", _EXPERT.format("Scala"), "     * ", "     */"),
-    "perl": (r"\A.*?(?=^sub )", "\n", _EXPERT.format("Perl"), "# ", ""),
-    "ruby": (r"\A.*?(?=^def )", "\n##\n", _EXPERT.format("Ruby"), "# ", ""),
-    "typescript": (r"/\*\*.*?\*/", "/**\n", "You're an expert TypeScript programmer", " * ", " */"),
-    "go": (r"^// Code should be written.*?(?=^func )", "", "You're an expert Golang programmer", "// ", ""),
-    "csharp": (
-        r"/// <summary>.*?/// </summary>",
-        "/// <summary> \n",
-        "You're an expert C# programmer",
-        "        /// ",
-        "        /// </summary>",
-    ),
-}
-# the text that occurs once per test case in a test of each layout (to count test cases)
-CASE_MARKER = {
-    "java": "throw new java.lang.Exception(",
-    "javascript": "throw 'Error at",
-    "kotlin": "throw Exception(",
-    "perl": "die ",
-    "php": "throw new Exception(",
-    "ruby": "raise StandardError",
-    "scala": "assert(",
-    "swift": "assert(",
-    "go": "deepCompare(actual_",
-    "typescript": "assert.deepEqual(",
-    "csharp": "compareLogic.Compare(",
-}
+# language -> released file version, and the text occurring once per test case (to count test cases)
+HE_TARGETS = {name: lang.humaneval.version for name, lang in LANGUAGES.items() if lang.humaneval is not None}
+CASE_MARKER = {name: lang.humaneval.case_marker for name, lang in LANGUAGES.items() if lang.humaneval is not None}
 DROPPED_NOTE = "dropped, as in Multi-HumanEval"
 NUMBER = Type("number")
-# these releases write None as "none" (Perl's renderer does already), not as their raw strings
-NONE_AS_STRING = {"scala": '"""none"""', "swift": '#"none"#'}
 # a captured problem: the problem with every call's inputs and outputs, the values compared with, and
 # whether each call's line is one the v1.1 release captured
 Captured = tuple[PyProblem, list[Any], list[bool]]
@@ -138,28 +74,37 @@ def docstring(rec: dict[str, Any]) -> str:
     return q.group(2) if q else ""
 
 
+def _layout(language: str) -> HumanEvalLayout:
+    layout = LANGUAGES[language].humaneval
+    assert layout is not None, language
+    return layout
+
+
 def _doc_text(rec: dict[str, Any], language: str, name: str) -> str:
     """The docstring as released: v1 files prefix every line, stripped, blank ones included (C# renames
     the function in it); v1.1 files write "python" as the language's name and "return None" with the
     language's none value, and replace each newline plus the 4-space indent by a newline plus the
     prefix (lines indented less keep their text as it is, unprefixed)."""
     raw = docstring(rec)
-    if HE_TARGETS[language] == "v1":
+    layout = _layout(language)
+    if layout.version == "v1":
         if language == "csharp":  # a plain text replacement, as released ("of" -> "oF" for HumanEval/106's f)
             raw = raw.replace(rec["entry_point"], name)
         return raw
-    text = re.sub(r"\bpython\b", LANG_WORD[language], raw.lstrip(), flags=re.I)
-    text = re.sub(r"\b([Rr]eturn) None\b", r"\1 " + NONE_WORD[language], text)
+    text = re.sub(r"\bpython\b", LANGUAGES[language].word, raw.lstrip(), flags=re.I)
+    text = re.sub(r"\b([Rr]eturn) None\b", r"\1 " + layout.none_word, text)
     if raw.split("\n")[0].strip() == "":  # a docstring that starts on its own line: "* " as in MBXP
-        text = ("# " if language in ("ruby", "perl") else "* ") + text
+        text = ("# " if layout.doc_prefix == "# " else "* ") + text
     return text
 
 
 def _prompt(rec: dict[str, Any], language: str, mbxp_prompt: str, name: str) -> str:
     """The MBXP prompt with its docstring block replaced by HumanEval's docstring."""
-    pattern, opening, preamble, prefix, closing = _DOC[language]
+    layout = _layout(language)
+    pattern, opening, preamble = layout.doc_block, layout.doc_open, layout.preamble
+    prefix, closing = layout.doc_prefix, layout.doc_close
     text = _doc_text(rec, language, name)
-    if HE_TARGETS[language] == "v1":
+    if layout.version == "v1":
         body = "".join(prefix + line.strip() + "\n" for line in [preamble, *text.split("\n")] if line is not None)
     else:
         body = (prefix + preamble + "\n" if preamble else "") + prefix + text.replace("\n    ", "\n" + prefix) + "\n"
@@ -256,7 +201,7 @@ def _unify_all(values: Any, language: str) -> Type:
     ``[]``); ints mixed with floats are Java's ``Number``, Kotlin/Go/C#'s mixed type, Scala/Swift's
     ``Double`` with the ints written as ints; v1.1 files let None fit any type, v1 files and Scala count it as mixed."""
     t, has_none = Type("unknown"), False
-    mix = NUMBER  # its name per language: convert.type_name / java_type; its values are written as they are
+    mix = NUMBER  # its name per language: mbxp.convert.types.type_name; its values are written as they are
     for v in values:
         if v is None and HE_TARGETS[language] == "v1.1" and language != "scala":
             has_none = True
@@ -284,7 +229,8 @@ def convert_humaneval(
         inputs, expected = _none_as_string(inputs), _none_as_string(expected)
     params_t = [_unify_all((a[i] for a in inputs if i < len(a)), language) for i in range(len(p.params))]
     ret_t = _unify_all(expected, language)
-    if language in NONE_AS_STRING:
+    none_as_string = _layout(language).none_as_string
+    if none_as_string:
         inputs, expected = _none_as_string(inputs), _none_as_string(expected)
     p = dataclasses.replace(p, inputs=inputs, outputs=outputs, expected=expected)
     if language == "go":
@@ -292,11 +238,11 @@ def convert_humaneval(
             not any(_containers_among_scalars(a) for args in p.inputs for a in args),
             f"{p.task_id}: a list mixing containers and scalars ({DROPPED_NOTE} for Go)",
         )
-    if "_" not in p.name and language not in ("go", "typescript", "csharp"):
+    if "_" not in p.name and HE_TARGETS[language] == "v1.1":
         p = dataclasses.replace(p, name=p.name.lower())  # one-word names are lower-cased (digitSum -> digitsum)
     mbxp_prompt, test, entry = render_problem(p, language, params_t, ret_t, ret_from_outputs=False)
-    if language in NONE_AS_STRING:  # the string None became is written "none", not as a raw string
-        test = test.replace(NONE_AS_STRING[language], '"none"')
+    if none_as_string:  # the string None became is written "none", not as a raw string
+        test = test.replace(none_as_string, '"none"')
     return {
         "task_id": f"HumanEval_{language}/{p.task_id.split('/')[-1]}",
         "language": language,

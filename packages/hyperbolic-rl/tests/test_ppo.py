@@ -165,3 +165,15 @@ def test_tiny_cartpole_run_improves_over_random():
     # random CartPole policies last ~22 steps on average; the first episodes are played by the random init
     assert first < 35 and last > 2 * first
     assert result["nonfinite"] == 0
+
+
+def test_srym_cartpole_return_rises_above_a_fixed_bar():
+    """S-RYM (official config, default init) learns CartPole: last 20 episodes >= 60 within 8k steps
+    (random play lasts ~22 steps); a broken head or optimiser stays near the random return."""
+    cfg = TrainConfig(
+        head="srym", total_steps=8192, num_envs=4, num_steps=128, lr=2.5e-3, anneal_lr=False, seed=0, threads=1
+    )
+    result = train(cfg)
+    rets = [r for _, r in result["episodes"]]
+    assert np.mean(rets[-20:]) >= 60, np.mean(rets[-20:])
+    assert result["nonfinite"] == 0

@@ -8,9 +8,10 @@ heads), ``optim`` (Riemannian Adam), ``train`` (PPO), ``diagnostics`` (delta-hyp
 
 from hyperbolic_rl import ball
 from hyperbolic_rl.diagnostics import delta_hyperbolicity, relative_delta
+from hyperbolic_rl.evaluate import evaluate
 from hyperbolic_rl.model import ActorCritic, HyperbolicMLR, ModelConfig
 from hyperbolic_rl.optim import RiemannianAdam
-from hyperbolic_rl.train import TrainConfig, compute_gae, evaluate, ppo_loss, train
+from hyperbolic_rl.train import TrainConfig, compute_gae, ppo_loss, train
 
 __all__ = [
     "ball",

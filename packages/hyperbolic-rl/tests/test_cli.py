@@ -202,8 +202,9 @@ def test_reproduce_writes_a_shared_format_summary(tmp_path):
         == 0
     )
     data = load_summary(out / "summary.json")
-    assert data["package"] == "hyperbolic-rl" and len(data["claims"]) == 5 and data["quick"] is True
+    assert data["package"] == "hyperbolic-rl" and len(data["claims"]) == 6 and data["quick"] is True
     assert (out / data["plots"][0]).is_file()
+    assert data["claims"][-1]["verdict"] == "not run" and "Procgen" in data["claims"][-1]["claim"]
 
 
 def test_bench_writes_the_shared_bench_format(tmp_path):

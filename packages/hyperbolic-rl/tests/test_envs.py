@@ -105,7 +105,9 @@ def test_truncated_episodes_bootstrap_from_the_final_observation(monkeypatch):
         return real(rewards, values, dones, next_value, gamma, lam)
 
     monkeypatch.setattr(train_module, "compute_gae", spy)
-    cfg = TrainConfig(env_id="HrlCounter-v0", head="euclidean", total_steps=16, norm_reward=False, gamma=0.9, **TINY)
+    cfg = TrainConfig(
+        env_id="HrlCounter-v0", head="euclidean", total_steps=16, norm_reward=False, obs_norm=False, gamma=0.9, **TINY
+    )
     cfg.num_steps, cfg.num_envs = 8, 2
     res = train(cfg)
     rewards, dones = captured[0]

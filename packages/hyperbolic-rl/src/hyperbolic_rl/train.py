@@ -163,7 +163,7 @@ class TrainConfig:
 
 
 #: config fields a ``--resume`` may change (how long, where, how to log): the shared ones and ours
-RUN_FREE_FIELDS = FREE_FIELDS | {"total_steps", "eval_episodes", "seed_list"}
+RUN_FREE_FIELDS = FREE_FIELDS | {"total_steps", "eval_episodes"}
 
 
 # -- pure pieces ------------------------------------------------------------------------------

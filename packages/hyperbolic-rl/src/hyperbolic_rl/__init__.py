@@ -3,7 +3,8 @@
 PPO with Euclidean, naive hyperbolic and S-RYM (spectrally-regularised hyperbolic mappings) heads
 on gymnasium environments. Modules: ``ball`` (Poincaré-ball operations), ``model`` (encoders and
 heads), ``optim`` (Riemannian Adam), ``train`` (PPO), ``diagnostics`` (delta-hyperbolicity, norms),
-``data`` (environments), ``cli`` / ``reproduce`` / ``bench`` (entry points).
+``data`` (environments), ``ppo`` (GAE and the PPO loss), ``preprocess`` (normalisers),
+``evaluate``, ``cli`` / ``reproduce`` / ``ablation`` / ``bench`` (entry points).
 """
 
 from hyperbolic_rl import ball

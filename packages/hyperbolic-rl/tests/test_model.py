@@ -45,12 +45,42 @@ def test_hyperbolic_mlr_equals_the_formula_per_output():
         torch.testing.assert_close(out[:, k], expected.detach())
 
 
-def test_official_and_intended_normal_inits():
+def test_small_normal_and_intended_inits():
     torch.manual_seed(2)
-    off = HyperbolicMLR(32, 2000, normal_init="official").normals
-    intd = HyperbolicMLR(32, 2000, normal_init="intended").normals
-    assert abs(off.mean().item() - 1 / math.sqrt(32)) < 0.01 and abs(off.std().item() - 1.0) < 0.01
-    assert abs(intd.mean().item()) < 0.01 and abs(intd.std().item() - 1 / math.sqrt(32)) < 0.005
+    small = HyperbolicMLR(32, 4000, normal_init="small").normals  # default: official S-RYM config
+    normal = HyperbolicMLR(32, 4000, normal_init="normal").normals
+    intd = HyperbolicMLR(32, 4000, normal_init="intended").normals
+    assert abs(small.mean().item() - 0.01 / math.sqrt(32)) < 0.006 and abs(small.std().item() - 1.0) < 0.01
+    assert abs(normal.mean().item() - 1 / math.sqrt(32)) < 0.006 and abs(normal.std().item() - 1.0) < 0.01
+    assert abs(intd.mean().item()) < 0.006 and abs(intd.std().item() - 1 / math.sqrt(32)) < 0.005
+    assert ModelConfig().normal_init == "small" and HyperbolicMLR(4, 2).normals.std() > 0.3
+
+
+def test_euclidean_sn_normalises_the_encoder_not_the_output_layer():
+    torch.manual_seed(4)
+    model = ActorCritic((4,), 2, ModelConfig(head="euclidean_sn"))
+    assert not model.hyperbolic
+    for layer in spectral_layers(model.encoder):
+        w = layer.weight.reshape(layer.weight.shape[0], -1)
+        assert torch.linalg.matrix_norm(w, ord=2) <= 1 + 1e-3
+    assert not hasattr(model.head, "parametrizations")  # the output layer stays plain (pre_final_sn)
+    assert torch.linalg.matrix_norm(model.head.weight[-1:], ord=2) > 0.5
+
+
+def test_impala_encoder_for_64x64_frames():
+    from hyperbolic_rl.model import ImpalaStack
+
+    torch.manual_seed(5)
+    model = ActorCritic((3, 64, 64), 15, ModelConfig(head="srym", hidden=(), embed_dim=32))
+    stacks = [m for m in model.encoder if isinstance(m, ImpalaStack)]
+    assert [s[0].out_channels for s in stacks] == [16, 32, 32]
+    # 64 -> 32 -> 16 -> 8 after three max-pools: the projection takes 32 * 8 * 8 features
+    linear = spectral_layers(model.encoder)[-1]
+    assert linear.in_features == 32 * 8 * 8 and linear.out_features == 32
+    # spectral norm reaches the convs nested in the residual blocks (S-RYM: every layer)
+    assert all(hasattr(m, "parametrizations") for m in spectral_layers(model.encoder))
+    logits, value, info = model(torch.rand(2, 3, 64, 64))
+    assert logits.shape == (2, 15) and value.shape == (2,) and torch.isfinite(logits).all()
 
 
 @pytest.mark.parametrize("obs_shape", [(4,), (4, 84, 84), (6, 10, 10)])

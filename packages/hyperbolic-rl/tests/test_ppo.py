@@ -165,3 +165,34 @@ def test_tiny_cartpole_run_improves_over_random():
     # random CartPole policies last ~22 steps on average; the first episodes are played by the random init
     assert first < 35 and last > 2 * first
     assert result["nonfinite"] == 0
+
+
+def test_srym_cartpole_return_rises_above_a_fixed_bar():
+    """S-RYM (official config, default init) learns CartPole: last 20 episodes >= 60 within 8k steps
+    (random play lasts ~22 steps); a broken head or optimiser stays near the random return."""
+    cfg = TrainConfig(
+        head="srym", total_steps=8192, num_envs=4, num_steps=128, lr=2.5e-3, anneal_lr=False, seed=0, threads=1
+    )
+    result = train(cfg)
+    rets = [r for _, r in result["episodes"]]
+    assert np.mean(rets[-20:]) >= 60, np.mean(rets[-20:])
+    assert result["nonfinite"] == 0
+
+
+def test_observation_normaliser_uses_the_running_moments_of_all_batches():
+    from hyperbolic_rl.preprocess import ObsNormalizer
+
+    rng = np.random.default_rng(0)
+    batches = [rng.normal([5.0, -2.0], [3.0, 0.1], size=(n, 2)) for n in (4, 7, 1, 12)]
+    norm = ObsNormalizer((2,), clip=10.0)
+    for b in batches:
+        norm.update(b)
+    data = np.concatenate(batches)
+    # the moments of all the data merged once with the prior (mean 0, var 1, count 1e-4) they start from
+    n, m, v, c0 = len(data), data.mean(0), data.var(0), 1e-4
+    np.testing.assert_allclose(norm.moments.mean, n * m / (n + c0), rtol=1e-9)
+    np.testing.assert_allclose(norm.moments.var, (c0 + n * v + m**2 * c0 * n / (n + c0)) / (n + c0), rtol=1e-9)
+    x = np.array([[5.0, -2.0], [1e6, -1e6]])
+    z = norm(x)
+    np.testing.assert_allclose(z[0], (x[0] - data.mean(0)) / data.std(0), rtol=1e-3, atol=1e-3)
+    assert z.dtype == np.float32 and (z[1] == [10.0, -10.0]).all()  # clipped at +-10

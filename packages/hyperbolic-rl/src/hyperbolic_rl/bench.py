@@ -2,52 +2,52 @@
 
 Cetin et al. (ICLR 2023) note that S-RYM adds little compute to PPO. We time, for each head
 (Euclidean, naive hyperbolic, S-RYM) on the same MLP encoder: the acting forward pass (batch =
-number of envs), one PPO minibatch update (forward + backward + optimiser step) and full
-environment steps per second of training on CartPole; plus the hyperbolic MLR evaluated with
-the matrix-product form (``ball.dist2planes``) against the broadcast Möbius form
-(``ball.dist2plane``).
+number of envs), one PPO minibatch update (forward + backward + optimiser step), environment steps
+per second of a short CartPole training run, and its peak memory in a fresh process; plus the
+hyperbolic MLR evaluated with the matrix-product form (``ball.dist2planes``) against the broadcast
+Möbius form (``ball.dist2plane``). Protocol: ``orals23_shared.bench`` (median of >= 5 timings with
+min/max, peak RSS of a fresh process, ``bench.json`` with the machine and its load).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
-import torch
-
+from orals23_shared.bench import add_bench_args, load_snapshot, peak_rss, time_call, write_bench
 from orals23_shared.cli import check, run_cli
+from orals23_shared.threads import set_threads
 
-__all__ = ["main", "entry"]
+__all__ = ["main", "entry", "train_steps"]
+
+HEADS = ("euclidean", "hyperbolic", "srym")
 
 
-def _time(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    t = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - t) / repeats
+def train_steps(head: str, steps: int, seed: int = 0) -> dict[str, float]:
+    """A short CartPole training run (the target of ``peak_rss``); returns env steps per second."""
+    from hyperbolic_rl.train import TrainConfig, train
+
+    res = train(TrainConfig(head=head, total_steps=steps, seed=seed, threads=1))
+    return {"env_steps_per_s": res["global_step"] / res["seconds"]}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hyperbolic_rl.ball import dist2plane, dist2planes, expmap0
-    from hyperbolic_rl.train import TrainConfig, build_model, ppo_loss, train
-
     parser = argparse.ArgumentParser(prog="hyperbolic-rl-bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=200, help="timed repetitions (default: %(default)s)")
+    add_bench_args(parser, "hyperbolic-rl")
     parser.add_argument("--train-steps", type=int, default=4096, help="CartPole steps timed per head (0: skip)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
-    check(args.repeats >= 1 and args.threads >= 1 and args.train_steps >= 0, "--repeats/--threads >= 1 required")
-    torch.set_num_threads(args.threads)
+    check(args.repeats >= 5 and args.train_steps >= 0, "--repeats >= 5 and --train-steps >= 0 required")
+    set_threads(args.threads)
+    import torch
+
+    from hyperbolic_rl.ball import dist2plane, dist2planes, expmap0
+    from hyperbolic_rl.train import TrainConfig, build_model, ppo_loss
+
     torch.manual_seed(args.seed)
-    results: dict[str, dict[str, float]] = {}
-    for head in ("euclidean", "hyperbolic", "srym"):
+    load_before = load_snapshot()
+    rows: list[dict] = []
+    base: dict[str, float] = {}
+    for head in HEADS:
         cfg = TrainConfig(head=head, device=args.device)
         model, opt = build_model(cfg, (4,), 2)
         acting = torch.randn(cfg.num_envs, 4, device=args.device)
@@ -68,26 +68,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             loss.backward()
             opt.step()
 
-        row = {"act_ms": 1e3 * _time(act, args.repeats), "update_ms": 1e3 * _time(update, max(1, args.repeats // 4))}
+        for phase, fn, number in (("act", act, 20), ("update", update, 5)):
+            t = time_call(fn, repeats=args.repeats, warmup=args.warmup, number=number)
+            if head == "euclidean":
+                base[phase] = t.median
+            rows.append({"head": head, "phase": phase, **t.as_dict("seconds_"), "x_euclidean": t.median / base[phase]})
         if args.train_steps:
-            res = train(TrainConfig(head=head, total_steps=args.train_steps, seed=args.seed, threads=args.threads))
-            row["train_env_steps_per_s"] = res["global_step"] / res["seconds"]
-        results[head] = row
-    base = results["euclidean"]
-    for head in ("hyperbolic", "srym"):
-        for k in list(results[head]):
-            if k.endswith("_ms"):
-                results[head][k.replace("_ms", "_x_euclidean")] = results[head][k] / base[k]
+            mem = peak_rss("hyperbolic_rl.bench:train_steps", {"head": head, "steps": args.train_steps})
+            rows.append(
+                {
+                    "head": head,
+                    "phase": "train",
+                    "env_steps_per_s": mem["result"]["env_steps_per_s"],
+                    "peak_mib": mem["peak_mib"],
+                }
+            )
     x = expmap0(torch.randn(512, 32))
     p, a = expmap0(torch.randn(3, 32) * 0.3), torch.randn(3, 32)
-    results["mlr_512x32_to_3"] = {
-        "broadcast_ms": 1e3 * _time(lambda: dist2plane(x[:, None], p, a), args.repeats),
-        "matmul_ms": 1e3 * _time(lambda: dist2planes(x, p, a), args.repeats),
-    }
-    print(json.dumps(results, indent=1))
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
+    for form, fn in (("broadcast", lambda: dist2plane(x[:, None], p, a)), ("matmul", lambda: dist2planes(x, p, a))):
+        t = time_call(fn, repeats=args.repeats, warmup=args.warmup, number=20)
+        rows.append({"head": "mlr_512x32_to_3", "phase": form, **t.as_dict("seconds_")})
+    path = write_bench(args.out, "hyperbolic-rl", rows, config=vars(args), load_before=load_before)
+    for r in rows:
+        cells = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items())
+        print(cells)
+    print(f"wrote {path}")
     return 0
 
 

@@ -44,6 +44,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         "--out", type=Path, default=Path("runs/hyperbolic-rl"), help="run folder (default: %(default)s)"
     )
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the run already in --out (default: refuse a used --out)"
+    )
     parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard scalars")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -55,9 +58,14 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     for seed in seeds:
         run_cfg = replace(cfg, seed=seed)
         out = args.out / f"seed-{seed}" if args.seeds is not None else args.out
-        if args.resume:
-            check((out / "checkpoints").is_dir(), f"--resume: no checkpoints folder in {out}")
-        res = train(run_cfg, out=out, resume=args.resume, quiet=args.quiet, tensorboard=args.tensorboard)
+        res = train(
+            run_cfg,
+            out=out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            quiet=args.quiet,
+            tensorboard=args.tensorboard,
+        )
         results[seed] = {
             "final_return": res["final_return"],
             "auc": res["auc"],
@@ -94,7 +102,9 @@ class EvalConfig:
 def eval_main(argv: Sequence[str] | None = None) -> int:
     import torch
 
-    from hyperbolic_rl.train import TrainConfig, build_model, evaluate, load_checkpoint
+    from hyperbolic_rl.evaluate import evaluate, load_checkpoint
+    from hyperbolic_rl.preprocess import ObsNormalizer
+    from hyperbolic_rl.train import TrainConfig, build_model
 
     parser = argparse.ArgumentParser(prog="hyperbolic-rl-eval", description="Evaluate a hyperbolic-rl checkpoint.")
     add_dataclass_args(parser, EvalConfig)
@@ -113,17 +123,26 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         path = found
     state = load_checkpoint(path, cfg.device)
     check(isinstance(state, dict) and "model" in state and "config" in state, f"{path}: not a hyperbolic-rl checkpoint")
-    tcfg = TrainConfig(**{**state["config"], "hidden": tuple(state["config"]["hidden"]), "device": cfg.device})
+    saved = dict(state["config"])
+    if saved.get("normal_init") == "official":  # checkpoints of version 0.1 named the "normal" init so
+        saved["normal_init"] = "normal"
+    tcfg = TrainConfig(**{**saved, "hidden": tuple(saved["hidden"]), "device": cfg.device})
     model, _ = build_model(tcfg, tuple(state["obs_shape"]), state["n_actions"])
     model.load_state_dict(state["model"])
+    onorm = None
+    if state.get("obs_normalizer") is not None:
+        onorm = ObsNormalizer(tuple(state["obs_shape"]))
+        onorm.load_state_dict(state["obs_normalizer"])
     env_id = cfg.env_id or tcfg.env_id
-    res = evaluate(model, env_id, cfg.episodes, seed=cfg.seed, greedy=cfg.greedy, device=cfg.device)
+    res = evaluate(model, env_id, cfg.episodes, seed=cfg.seed, greedy=cfg.greedy, device=cfg.device, obs_norm=onorm)
     out = {"checkpoint": str(path), "env_id": env_id, "head": tcfg.head, **res}
     if cfg.delta:
         from hyperbolic_rl.data import collect_states
         from hyperbolic_rl.diagnostics import relative_delta
 
         states = collect_states(env_id, 500, seed=cfg.seed)
+        if onorm is not None:
+            states = onorm(states)
         with torch.no_grad():
             z, x = model.features(torch.as_tensor(states, dtype=next(model.parameters()).dtype))
         out["delta_rel_features"] = relative_delta(z)["delta_rel"]

@@ -13,6 +13,8 @@ Cetin et al., "Hyperbolic Deep Reinforcement Learning" (ICLR 2023):
 Heads (``head=``):
 
 ``euclidean``   linear layer ``d -> n_actions + 1`` (the Euclidean PPO baseline);
+``euclidean_sn``  Euclidean with spectral norm on every encoder layer, not on the output layer (the
+                official ``ppo_sn`` config: "SN without hyperbolic space");
 ``hyperbolic``  naive hyperbolic: ``exp_0`` + hyperbolic MLR, no spectral norm, no 1/sqrt(d);
 ``srym``        hyperbolic + S-RYM.
 
@@ -32,10 +34,25 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from hyperbolic_rl.ball import check_curvature, dist2planes, expmap0
 
-__all__ = ["HEADS", "ModelConfig", "HyperbolicMLR", "ActorCritic", "make_encoder", "spectral_layers"]
+__all__ = [
+    "HEADS",
+    "NORMAL_INITS",
+    "ENCODERS",
+    "ModelConfig",
+    "HyperbolicMLR",
+    "ActorCritic",
+    "ImpalaStack",
+    "make_encoder",
+    "resolve_encoder",
+    "spectral_layers",
+]
 
-Head = Literal["euclidean", "hyperbolic", "srym"]
-HEADS: tuple[str, ...] = ("euclidean", "hyperbolic", "srym")
+Head = Literal["euclidean", "euclidean_sn", "hyperbolic", "srym"]
+HEADS: tuple[str, ...] = ("euclidean", "euclidean_sn", "hyperbolic", "srym")
+NormalInit = Literal["small", "normal", "intended"]
+NORMAL_INITS: tuple[str, ...] = ("small", "normal", "intended")
+Encoder = Literal["auto", "mlp", "nature", "small", "impala"]
+ENCODERS: tuple[str, ...] = ("auto", "mlp", "nature", "small", "impala")
 
 
 @dataclass
@@ -49,7 +66,8 @@ class ModelConfig:
     rescale_gain: float = 1.0
     clip_norm: float = 60.0
     softmax_rescale: float = 0.5
-    normal_init: Literal["official", "intended"] = "official"
+    normal_init: NormalInit = "small"
+    encoder: Encoder = "auto"
 
 
 class HyperbolicMLR(nn.Module):
@@ -61,9 +79,12 @@ class HyperbolicMLR(nn.Module):
     logit multiplier ``s = 0.5`` are the official defaults (``rescale_normal_params``,
     ``effective_softmax_rescale``).
 
-    ``normal_init="official"`` reproduces the official initialisation, which passes
-    ``1/sqrt(d)`` as the *mean* of ``nn.init.normal_`` (normals ~ N(1/sqrt(d), 1));
-    ``"intended"`` draws N(0, 1/d) as the class's own ``reset_parameters`` does.
+    Normal initialisations (the official ``final_init`` options pass the scale as the *mean* of
+    ``nn.init.normal_``, so the std stays 1):
+
+    * ``"small"`` (default; the official S-RYM config ``final_init: 'small'``): N(0.01/sqrt(d), 1);
+    * ``"normal"`` (official ``final_weight_init_hyp``): N(1/sqrt(d), 1);
+    * ``"intended"``: N(0, 1/d), what the class's own ``reset_parameters`` draws.
     """
 
     def __init__(
@@ -72,7 +93,7 @@ class HyperbolicMLR(nn.Module):
         out_features: int,
         c: float = 1.0,
         softmax_rescale: float = 0.5,
-        normal_init: str = "official",
+        normal_init: str = "small",
     ) -> None:
         super().__init__()
         self.c = check_curvature(c)
@@ -84,12 +105,14 @@ class HyperbolicMLR(nn.Module):
         self.offsets.ball_param = True  # type: ignore[attr-defined]
         self.offsets.curvature = self.c  # type: ignore[attr-defined]
         with torch.no_grad():
-            if normal_init == "official":
+            if normal_init == "small":
+                nn.init.normal_(self.normals, mean=0.01 / math.sqrt(in_features), std=1.0)
+            elif normal_init == "normal":
                 nn.init.normal_(self.normals, mean=1 / math.sqrt(in_features), std=1.0)
             elif normal_init == "intended":
                 nn.init.normal_(self.normals, mean=0.0, std=1 / math.sqrt(in_features))
             else:
-                raise ValueError(f"normal_init must be 'official' or 'intended', got {normal_init!r}")
+                raise ValueError(f"normal_init must be one of {', '.join(NORMAL_INITS)}, got {normal_init!r}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: points on the ball, shape (..., in_features) -> logits (..., out_features)."""
@@ -105,35 +128,86 @@ class _Flatten(nn.Module):
         return x.flatten(start_dim=1)
 
 
-def make_encoder(obs_shape: tuple[int, ...], hidden: tuple[int, ...], embed_dim: int) -> nn.Sequential:
-    """Encoder ``obs -> R^embed_dim``: an MLP for vector observations, a CNN for (C, H, W) frames.
+class _ResidualBlock(nn.Module):
+    """IMPALA residual block: ``x + conv(relu(conv(relu(x))))`` (Espeholt et al. 2018)."""
 
-    Vector observations: Linear-ReLU blocks of widths ``hidden`` then Linear(-> embed_dim).
-    Frames with H, W >= 36 (Atari, 84x84): the Nature-DQN convs 32x8/4, 64x4/2, 64x3/1.
-    Smaller frames (MinAtar 10x10): one 16x3/1 conv. Then ReLU-Linear blocks and Linear(-> embed_dim);
-    there is no non-linearity after the last projection (official ``pre_hyperbolic_relu: false``).
-    Raises ``UsageError`` for observation shapes it cannot take.
-    """
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.conv0 = nn.Conv2d(ch, ch, 3, padding=1)
+        self.conv1 = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv1(torch.relu(self.conv0(torch.relu(x))))
+
+
+class ImpalaStack(nn.Sequential):
+    """conv3x3 -> maxpool 3/2 -> 2 residual blocks (official ``ImpalaResidualStack``)."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1),
+            nn.MaxPool2d(3, stride=2, padding=1),
+            _ResidualBlock(cout),
+            _ResidualBlock(cout),
+        )
+
+
+def resolve_encoder(obs_shape: tuple[int, ...], kind: str = "auto") -> str:
+    """``auto``: MLP for vectors, IMPALA for 64x64 frames (Procgen), Nature CNN for H, W >= 36
+    (Atari 84x84), one small conv for smaller frames (MinAtar 10x10, MiniGrid 7x7)."""
     from orals23_shared.cli import UsageError
 
-    layers: list[nn.Module] = []
+    if kind not in ENCODERS:
+        raise UsageError(f"unknown encoder {kind!r}; choose one of {', '.join(ENCODERS)}")
     if len(obs_shape) == 1:
+        if kind not in ("auto", "mlp"):
+            raise UsageError(f"encoder {kind!r} takes image frames (C, H, W); got vector observations {obs_shape}")
+        return "mlp"
+    if len(obs_shape) != 3:
+        raise UsageError(f"the encoder takes vector observations (n,) or image frames (C, H, W); got shape {obs_shape}")
+    h, w = obs_shape[1:]
+    if kind == "mlp":
+        raise UsageError(f"encoder 'mlp' takes vector observations; got frames of shape {obs_shape}")
+    if kind == "auto":
+        kind = "impala" if (h, w) == (64, 64) else "nature" if min(h, w) >= 36 else "small"
+    need = {"impala": 8, "nature": 36, "small": 3}[kind]
+    if min(h, w) < need:
+        raise UsageError(f"observation frames of shape {obs_shape} are too small for the {kind} CNN encoder")
+    return kind
+
+
+def make_encoder(
+    obs_shape: tuple[int, ...], hidden: tuple[int, ...], embed_dim: int, kind: str = "auto"
+) -> nn.Sequential:
+    """Encoder ``obs -> R^embed_dim``: an MLP for vector observations, a CNN for (C, H, W) frames.
+
+    ``mlp``: Linear-ReLU blocks of widths ``hidden`` then Linear(-> embed_dim).
+    ``impala``: the paper's IMPALA trunk (channels 16, 32, 32; each stack conv3x3, maxpool 3/2, two
+    residual blocks), Flatten, ReLU (official ``make_impala_modules_hyp``).
+    ``nature``: the Nature-DQN convs 32x8/4, 64x4/2, 64x3/1. ``small``: one 16x3/1 conv.
+    Then ReLU-Linear blocks and Linear(-> embed_dim); there is no non-linearity after the last
+    projection (official ``pre_hyperbolic_relu: false``). Linear layers: orthogonal init gain sqrt 2,
+    zero bias; convs keep PyTorch's default init (as the official code, which does not recurse into the
+    IMPALA stacks). Raises ``UsageError`` for observation shapes the encoder cannot take.
+    """
+    kind = resolve_encoder(tuple(obs_shape), kind)
+    layers: list[nn.Module] = []
+    if kind == "mlp":
         width = obs_shape[0]
-    elif len(obs_shape) == 3:
-        ch, h, w = obs_shape
-        if min(h, w) >= 36:
-            convs = [(ch, 32, 8, 4), (32, 64, 4, 2), (64, 64, 3, 1)]
-        elif min(h, w) >= 3:
-            convs = [(ch, 16, 3, 1)]
+    else:
+        ch = obs_shape[0]
+        if kind == "impala":
+            for cout in (16, 32, 32):
+                layers.append(ImpalaStack(ch, cout))
+                ch = cout
+            layers += [_Flatten(), nn.ReLU()]
         else:
-            raise UsageError(f"observation frames of shape {obs_shape} are too small for the CNN encoder")
-        for cin, cout, k, s in convs:
-            layers += [nn.Conv2d(cin, cout, k, s), nn.ReLU()]
-        layers.append(_Flatten())
+            convs = [(ch, 32, 8, 4), (32, 64, 4, 2), (64, 64, 3, 1)] if kind == "nature" else [(ch, 16, 3, 1)]
+            for cin, cout, k, s in convs:
+                layers += [nn.Conv2d(cin, cout, k, s), nn.ReLU()]
+            layers.append(_Flatten())
         with torch.no_grad():
             width = nn.Sequential(*layers)(torch.zeros(1, *obs_shape)).shape[-1]
-    else:
-        raise UsageError(f"the encoder takes vector observations (n,) or image frames (C, H, W); got shape {obs_shape}")
     for h in hidden:
         layers += [nn.Linear(width, h), nn.ReLU()]
         width = h
@@ -169,12 +243,11 @@ class ActorCritic(nn.Module):
         self.n_actions = n_actions
         self.obs_shape = tuple(int(s) for s in obs_shape)
         self.c = check_curvature(cfg.curvature)
-        self.encoder = make_encoder(tuple(obs_shape), tuple(cfg.hidden), cfg.embed_dim)
-        if cfg.head == "srym":
-            for i, m in enumerate(self.encoder):
-                if isinstance(m, (nn.Linear, nn.Conv2d)):
-                    self.encoder[i] = spectral_norm(m)
-        if cfg.head == "euclidean":
+        self.encoder = make_encoder(tuple(obs_shape), tuple(cfg.hidden), cfg.embed_dim, cfg.encoder)
+        if cfg.head in ("srym", "euclidean_sn"):  # every Linear/Conv2d of the encoder, nested ones too
+            for m in spectral_layers(self.encoder):
+                spectral_norm(m)
+        if not self.hyperbolic:
             self.head: nn.Module = nn.Linear(cfg.embed_dim, n_actions + 1)
             with torch.no_grad():  # CleanRL's convention: policy rows gain 0.01, value row gain 1
                 nn.init.orthogonal_(self.head.weight[:n_actions], gain=0.01)
@@ -185,7 +258,7 @@ class ActorCritic(nn.Module):
 
     @property
     def hyperbolic(self) -> bool:
-        return self.cfg.head != "euclidean"
+        return self.cfg.head in ("hyperbolic", "srym")
 
     def features(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Euclidean features and, for hyperbolic heads, their image on the ball."""

@@ -24,8 +24,7 @@ official defaults listed in the package README. Pieces implemented here:
 
 from __future__ import annotations
 
-import json
-import math
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,19 +34,26 @@ import numpy as np
 import torch
 from torch.distributions import Categorical
 
-from hyperbolic_rl.data import env_shapes, make_env, make_vector_env, obs_to_array
-from hyperbolic_rl.model import ActorCritic, ModelConfig
+from hyperbolic_rl.data import env_shapes, make_vector_env, obs_to_array
+from hyperbolic_rl.evaluate import evaluate, load_checkpoint
+from hyperbolic_rl.model import ENCODERS, HEADS, NORMAL_INITS, ActorCritic, ModelConfig
 from hyperbolic_rl.optim import RiemannianAdam
+from hyperbolic_rl.ppo import compute_gae, ppo_loss
+from hyperbolic_rl.preprocess import ObsNormalizer, RewardNormalizer
 from orals23_shared.checkpoint import atomic_save, checkpoint_path, latest
-from orals23_shared.cli import UsageError, check
-from orals23_shared.runs import RunLogger, make_run_dir, read_metrics
+from orals23_shared.cli import check
+from orals23_shared.runfolder import FREE_FIELDS, prepare_run_dir
+from orals23_shared.runs import RunLogger
 from orals23_shared.seed import seed_everything
+from orals23_shared.threads import set_threads
 
 __all__ = [
     "TrainConfig",
     "compute_gae",
     "ppo_loss",
     "RewardNormalizer",
+    "ObsNormalizer",
+    "RUN_FREE_FIELDS",
     "build_model",
     "train",
     "evaluate",
@@ -60,8 +66,12 @@ class TrainConfig:
     """One PPO run (defaults: CleanRL-style CartPole PPO, the package's small-experiment design)."""
 
     env_id: str = field(default="CartPole-v1", metadata={"help": "gymnasium environment id"})
-    head: Literal["euclidean", "hyperbolic", "srym"] = field(
-        default="srym", metadata={"help": "euclidean | hyperbolic (naive, no S-RYM) | srym (hyperbolic + S-RYM)"}
+    head: Literal["euclidean", "euclidean_sn", "hyperbolic", "srym"] = field(
+        default="srym",
+        metadata={
+            "help": "euclidean | euclidean_sn (spectral norm, official ppo_sn) | hyperbolic (naive, no S-RYM) "
+            "| srym (hyperbolic + S-RYM)"
+        },
     )
     total_steps: int = field(default=100_000, metadata={"help": "environment steps (all envs together)"})
     num_envs: int = field(default=4, metadata={"help": "parallel environments"})
@@ -80,19 +90,34 @@ class TrainConfig:
     max_grad_norm: float = field(default=0.5, metadata={"help": "global gradient-norm clip"})
     norm_reward: bool = field(default=True, metadata={"help": "divide rewards by the running std of returns"})
     reward_clip: float = field(default=10.0, metadata={"help": "clip normalised rewards to +-this"})
+    obs_norm: bool = field(
+        default=True,
+        metadata={
+            "help": "normalise vector observations by running mean/std, clip 10 (official Preprocessor "
+            "'normalization'; frames are scaled to [0, 1] instead)"
+        },
+    )
+    encoder: Literal["auto", "mlp", "nature", "small", "impala"] = field(
+        default="auto", metadata={"help": "auto: MLP (vectors), IMPALA (64x64, Procgen), Nature CNN (84x84), small CNN"}
+    )
     hidden: tuple[int, ...] = field(default=(64, 64), metadata={"help": "encoder hidden widths"})
     embed_dim: int = field(default=32, metadata={"help": "dimension d of the final representation / ball"})
     curvature: float = field(default=1.0, metadata={"help": "ball curvature c > 0 (curvature -c)"})
     rescale_gain: float = field(default=1.0, metadata={"help": "S-RYM gain: v = gain * x / sqrt(d)"})
     clip_norm: float = field(default=60.0, metadata={"help": "clip feature norms before exp_0 (0: off)"})
     softmax_rescale: float = field(default=0.5, metadata={"help": "multiplier of the hyperbolic MLR outputs"})
-    normal_init: Literal["official", "intended"] = field(
-        default="official", metadata={"help": "hyperbolic MLR normals: official N(1/sqrt(d), 1) or N(0, 1/d)"}
+    normal_init: Literal["small", "normal", "intended"] = field(
+        default="small",
+        metadata={
+            "help": "hyperbolic MLR normals: small N(0.01/sqrt(d), 1) (official S-RYM config), "
+            "normal N(1/sqrt(d), 1), intended N(0, 1/d)"
+        },
     )
+    procgen_levels: int = field(default=200, metadata={"help": "Procgen training levels (test: all levels)"})
     float64: bool = field(default=False, metadata={"help": "train in float64 (safer near the ball's edge)"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     device: str = field(default="cpu", metadata={"help": "torch device"})
-    threads: int = field(default=1, metadata={"help": "torch CPU threads"})
+    threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS, else the usable cores)"})
     checkpoint_every: int = field(default=20, metadata={"help": "updates between checkpoints (0: only at the end)"})
     eval_episodes: int = field(default=0, metadata={"help": "evaluation episodes at the end (0: none)"})
 
@@ -100,7 +125,12 @@ class TrainConfig:
         from hyperbolic_rl.ball import check_curvature
 
         check_curvature(self.curvature)
-        for name in ("total_steps", "num_envs", "num_steps", "epochs", "minibatches", "embed_dim", "threads"):
+        check(self.head in HEADS, f"--head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        check(self.normal_init in NORMAL_INITS, f"--normal-init must be one of {', '.join(NORMAL_INITS)}")
+        check(self.encoder in ENCODERS, f"--encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
+        check(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
+        check(self.procgen_levels >= 0, f"--procgen-levels must be >= 0, got {self.procgen_levels}")
+        for name in ("total_steps", "num_envs", "num_steps", "epochs", "minibatches", "embed_dim"):
             check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         check(
             (self.num_envs * self.num_steps) % self.minibatches == 0,
@@ -129,98 +159,15 @@ class TrainConfig:
             clip_norm=self.clip_norm,
             softmax_rescale=self.softmax_rescale,
             normal_init=self.normal_init,
+            encoder=self.encoder,
         )
 
 
-# -- pure pieces ------------------------------------------------------------------------------
+#: config fields a ``--resume`` may change (how long, where, how to log): the shared ones and ours
+RUN_FREE_FIELDS = FREE_FIELDS | {"total_steps", "eval_episodes"}
 
 
-def compute_gae(
-    rewards: torch.Tensor,
-    values: torch.Tensor,
-    dones: torch.Tensor,
-    next_value: torch.Tensor,
-    gamma: float,
-    lam: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Advantages and returns, shapes (T, N); ``dones[t]`` = the episode ended after step t."""
-    T = rewards.shape[0]
-    adv = torch.zeros_like(rewards)
-    last = torch.zeros_like(next_value)
-    for t in reversed(range(T)):
-        nv = next_value if t == T - 1 else values[t + 1]
-        nonterminal = 1.0 - dones[t].to(rewards.dtype)
-        delta = rewards[t] + gamma * nv * nonterminal - values[t]
-        last = delta + gamma * lam * nonterminal * last
-        adv[t] = last
-    return adv, adv + values
-
-
-def ppo_loss(
-    logits: torch.Tensor,
-    values: torch.Tensor,
-    actions: torch.Tensor,
-    old_logp: torch.Tensor,
-    old_values: torch.Tensor,
-    advantages: torch.Tensor,
-    returns: torch.Tensor,
-    clip: float = 0.2,
-    clip_value: bool = True,
-    ent_coef: float = 0.01,
-    vf_coef: float = 0.5,
-    normalize_advantages: bool = True,
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """PPO loss of one minibatch and its statistics (approx KL = E[(rho - 1) - log rho])."""
-    dist = Categorical(logits=logits)
-    logp = dist.log_prob(actions)
-    log_ratio = logp - old_logp
-    ratio = log_ratio.exp()
-    adv = advantages
-    if normalize_advantages and adv.numel() > 1:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)).mean()
-    if clip_value:
-        v_clipped = old_values + (values - old_values).clamp(-clip, clip)
-        v_loss = 0.5 * torch.max((values - returns) ** 2, (v_clipped - returns) ** 2).mean()
-    else:
-        v_loss = 0.5 * ((values - returns) ** 2).mean()
-    entropy = dist.entropy().mean()
-    loss = pg_loss - ent_coef * entropy + vf_coef * v_loss
-    with torch.no_grad():
-        stats = {
-            "pg_loss": float(pg_loss),
-            "v_loss": float(v_loss),
-            "entropy": float(entropy),
-            "approx_kl": float(((ratio - 1) - log_ratio).mean()),
-            "clipfrac": float(((ratio - 1).abs() > clip).float().mean()),
-        }
-    return loss, stats
-
-
-class RewardNormalizer:
-    """Divide rewards by the running std of the discounted return (gym's ``NormalizeReward``)."""
-
-    def __init__(self, num_envs: int, gamma: float, clip: float = 10.0, eps: float = 1e-8) -> None:
-        self.gamma, self.clip, self.eps = gamma, clip, eps
-        self.ret = np.zeros(num_envs)
-        self.mean, self.var, self.count = 0.0, 1.0, 1e-4
-
-    def __call__(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
-        self.ret = self.ret * self.gamma + reward
-        b_mean, b_var, b_count = float(self.ret.mean()), float(self.ret.var()), len(self.ret)
-        delta, total = b_mean - self.mean, self.count + b_count
-        self.mean += delta * b_count / total
-        m2 = self.var * self.count + b_var * b_count + delta**2 * self.count * b_count / total
-        self.var, self.count = m2 / total, total
-        self.ret[done] = 0.0
-        return np.clip(reward / math.sqrt(self.var + self.eps), -self.clip, self.clip)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"ret": self.ret.copy(), "mean": self.mean, "var": self.var, "count": self.count}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.ret = np.asarray(state["ret"], dtype=np.float64)
-        self.mean, self.var, self.count = state["mean"], state["var"], state["count"]
+# -- model and optimiser ----------------------------------------------------------------------
 
 
 def build_model(
@@ -231,7 +178,7 @@ def build_model(
     if cfg.float64:
         model = model.double()
     model = model.to(cfg.device)
-    if model.hyperbolic:
+    if model.hyperbolic:  # official: geoopt RiemannianAdam for hyperbolic agents, torch Adam otherwise
         opt: torch.optim.Optimizer = RiemannianAdam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
     else:
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
@@ -251,13 +198,22 @@ def _grad_norm(model: torch.nn.Module) -> torch.Tensor:
 # -- training loop ----------------------------------------------------------------------------
 
 
-def load_checkpoint(path: str | Path, device: str = "cpu") -> dict[str, Any]:
-    if not Path(path).is_file():
-        raise UsageError(f"checkpoint not found: {path}")
+def _env_state(envs: object, obs_np: np.ndarray) -> bytes | None:
+    """The environments' exact state (gymnasium envs pickle; ALE / Procgen do not: None)."""
     try:
-        return torch.load(path, map_location=device, weights_only=False)
-    except Exception as e:  # corrupted or foreign file
-        raise UsageError(f"{path}: not a hyperbolic-rl checkpoint ({type(e).__name__}: {e})") from e
+        return pickle.dumps({"envs": envs.envs, "obs": obs_np})  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - unpicklable emulators: resume restarts their episodes
+        return None
+
+
+def _checkpoint(ckpt_dir: Path, update: int, state: dict[str, Any], keep: int = 2) -> None:
+    """Write ``ckpt-<update>.pt`` atomically; drop this run's older ones, never a newer step."""
+    atomic_save(checkpoint_path(ckpt_dir, update), lambda f: torch.save(state, f))
+    older = sorted(
+        (int(p.stem.split("-")[1]), p) for p in ckpt_dir.glob("ckpt-*.pt") if int(p.stem.split("-")[1]) < update
+    )
+    for _, p in older[: max(0, len(older) - (keep - 1))]:
+        p.unlink(missing_ok=True)
 
 
 def train(
@@ -266,48 +222,76 @@ def train(
     resume: bool = False,
     quiet: bool = True,
     tensorboard: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train one agent; with ``out``, log to ``out/metrics.jsonl`` and checkpoint to ``out/checkpoints``.
 
+    ``out`` follows the shared run-folder policy (``prepare_run_dir``): a folder holding a run is
+    refused unless ``resume`` (continue from its newest checkpoint, same model config) or
+    ``overwrite`` (start over in an emptied folder). A resumed run continues exactly where the
+    checkpoint left off when the environments can be pickled (gymnasium's classic control, MiniGrid,
+    MinAtar); ALE and Procgen restart their episodes.
+
     Returns ``{"episodes": [(step, return), ...], "history": [per-update metrics], "final_return",
-    "auc", "nonfinite", "model", "seconds"}``. ``resume`` continues from the newest checkpoint in
-    ``out/checkpoints`` (the environments restart from fresh episodes).
+    "auc", "nonfinite", "model", "initial_state", "obs_norm", "seconds", "global_step"}``.
     """
     cfg.validate()
-    torch.set_num_threads(cfg.threads)
+    run: Path | None = None
+    resumed = False
+    if out is not None:
+        run, resumed = prepare_run_dir(
+            out, asdict(cfg), resume=resume, overwrite=overwrite, free=RUN_FREE_FIELDS, seed=cfg.seed
+        )
+    elif resume:
+        check(False, "--resume needs --out (the run folder to resume)")
+    set_threads(cfg.threads)
     seed_everything(cfg.seed)
-    envs = make_vector_env(cfg.env_id, cfg.num_envs, cfg.seed)
+    envs = make_vector_env(cfg.env_id, cfg.num_envs, cfg.seed, procgen_levels=cfg.procgen_levels)
     obs_shape, n_actions, scale = env_shapes(envs)
     model, opt = build_model(cfg, obs_shape, n_actions)
+    initial_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     rnorm = RewardNormalizer(cfg.num_envs, cfg.gamma, cfg.reward_clip)
+    onorm = ObsNormalizer(obs_shape) if cfg.obs_norm and len(obs_shape) == 1 else None
     episodes: list[tuple[int, float]] = []
     history: list[dict[str, Any]] = []
     start_update, global_step, nonfinite = 0, 0, 0
 
-    run: Path | None = None
-    ckpt_dir: Path | None = None
-    if out is not None:
-        run = make_run_dir(out, "train", config=asdict(cfg), seed=cfg.seed, exact=True)
-        ckpt_dir = run / "checkpoints"
-    if resume:
-        check(ckpt_dir is not None, "--resume needs --out (the run folder to resume)")
-        ckpt = latest(ckpt_dir) if ckpt_dir is not None else None
-        check(ckpt is not None, f"--resume: no checkpoint in {ckpt_dir}")
-        state = load_checkpoint(ckpt, cfg.device)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        rnorm.load_state_dict(state["reward_normalizer"])
-        start_update, global_step = state["update"], state["global_step"]
-        episodes, history, nonfinite = state["episodes"], state["history"], state["nonfinite"]
-        torch.set_rng_state(state["torch_rng"])
-        np.random.set_state(state["numpy_rng"])
-        if run is not None and (run / "metrics.jsonl").exists():  # drop rows logged after the checkpoint
-            kept = [r for r in read_metrics(run) if r["step"] <= global_step]
-            text = "".join(json.dumps(r) + "\n" for r in kept)
-            atomic_save(run / "metrics.jsonl", lambda f: f.write(text.encode()))
+    ckpt_dir = run / "checkpoints" if run is not None else None
+    env_state: bytes | None = None
+    resume_step: int | None = None
+    if resumed and ckpt_dir is not None:
+        ckpt = latest(ckpt_dir)
+        resume_step = -1  # the killed run wrote no checkpoint yet: start over, dropping its records
+        if ckpt is not None:
+            state = load_checkpoint(ckpt, cfg.device)
+            model.load_state_dict(state["model"])
+            initial_state = state.get("initial_state", initial_state)
+            opt.load_state_dict(state["optimizer"])
+            rnorm.load_state_dict(state["reward_normalizer"])
+            if onorm is not None:
+                onorm.load_state_dict(state["obs_normalizer"])
+            start_update, global_step = state["update"], state["global_step"]
+            episodes, history, nonfinite = state["episodes"], state["history"], state["nonfinite"]
+            torch.set_rng_state(state["torch_rng"])
+            np.random.set_state(state["numpy_rng"])
+            env_state = state.get("env_state")
+            resume_step = global_step
 
-    logger = RunLogger(run, quiet=quiet, tensorboard=tensorboard) if run is not None else None
-    obs_np, _ = envs.reset(seed=cfg.seed + 7919 * start_update)
+    logger = None
+    if run is not None:
+        logger = RunLogger(run, quiet=quiet, tensorboard=tensorboard, resume_step=resume_step)
+    if env_state is not None:
+        saved = pickle.loads(env_state)
+        envs.envs, obs_np = saved["envs"], saved["obs"]
+    else:
+        obs_np, _ = envs.reset(seed=cfg.seed + 7919 * start_update)
+        if onorm is not None:
+            onorm.update(obs_to_array(obs_np, scale))
+
+    def prep(o: np.ndarray) -> torch.Tensor:
+        x = obs_to_array(o, scale)
+        return _tensor(onorm(x) if onorm is not None else x, model, dev)
+
     T, N = cfg.num_steps, cfg.num_envs
     dev = cfg.device
     dtype = next(model.parameters()).dtype
@@ -329,7 +313,7 @@ def train(
             # ---- rollout
             model.eval()  # spectral-norm power iteration only runs in train mode (during updates)
             ball_norms, feat_norms, new_eps = [], [], []
-            obs = _tensor(obs_to_array(obs_np, scale), model, dev)
+            obs = prep(obs_np)
             for t in range(T):
                 with torch.no_grad():
                     logits, value, info = model(obs)
@@ -348,14 +332,16 @@ def train(
                 if boot.any():  # bootstrap truncated episodes from their final observation
                     final = np.stack([infos["final_obs"][i] for i in np.flatnonzero(boot)])
                     with torch.no_grad():
-                        _, v_final, _ = model(_tensor(obs_to_array(final, scale), model, dev))
+                        _, v_final, _ = model(prep(final))
                     r[torch.as_tensor(np.flatnonzero(boot), device=dev)] += cfg.gamma * v_final
                 buf_rew[t], buf_done[t] = r, torch.as_tensor(done, dtype=dtype, device=dev)
                 if "final_info" in infos and "episode" in infos["final_info"]:
                     ep = infos["final_info"]["episode"]
                     for i in np.flatnonzero(ep["_r"]):
                         new_eps.append((global_step, float(ep["r"][i])))
-                obs = _tensor(obs_to_array(obs_np, scale), model, dev)
+                if onorm is not None:
+                    onorm.update(obs_to_array(obs_np, scale))
+                obs = prep(obs_np)
             with torch.no_grad():
                 _, next_value, _ = model(obs)
             adv, ret = compute_gae(buf_rew, buf_val, buf_done, next_value, cfg.gamma, cfg.gae_lambda)
@@ -432,6 +418,9 @@ def train(
                     "model": model.state_dict(),
                     "optimizer": opt.state_dict(),
                     "reward_normalizer": rnorm.state_dict(),
+                    "obs_normalizer": onorm.state_dict() if onorm is not None else None,
+                    "initial_state": initial_state,
+                    "env_state": _env_state(envs, obs_np),
                     "update": update + 1,
                     "global_step": global_step,
                     "episodes": episodes,
@@ -442,10 +431,7 @@ def train(
                     "obs_shape": obs_shape,
                     "n_actions": n_actions,
                 }
-                path = checkpoint_path(ckpt_dir, update + 1)
-                atomic_save(path, lambda f, s=state: torch.save(s, f))
-                for old in sorted(ckpt_dir.glob("ckpt-*.pt"))[:-2]:
-                    old.unlink(missing_ok=True)
+                _checkpoint(ckpt_dir, update + 1, state)
     finally:
         envs.close()
     final = [r for _, r in episodes[-20:]]
@@ -456,11 +442,15 @@ def train(
         "auc": float(np.mean([r for _, r in episodes])) if episodes else float("nan"),
         "nonfinite": nonfinite,
         "model": model,
+        "initial_state": initial_state,
+        "obs_norm": onorm,
         "seconds": time.time() - t0,
         "global_step": global_step,
     }
     if cfg.eval_episodes > 0:
-        result["eval"] = evaluate(model, cfg.env_id, cfg.eval_episodes, seed=cfg.seed + 10_000, device=dev)
+        result["eval"] = evaluate(
+            model, cfg.env_id, cfg.eval_episodes, seed=cfg.seed + 10_000, device=dev, obs_norm=onorm
+        )
     if logger is not None:
         summary = {
             k: v for k, v in result.items() if k in ("final_return", "auc", "nonfinite", "global_step", "seconds")
@@ -470,44 +460,3 @@ def train(
         logger.summary(**summary)
         logger.close()
     return result
-
-
-@torch.no_grad()
-def evaluate(
-    model: ActorCritic,
-    env_id: str,
-    episodes: int = 10,
-    seed: int = 0,
-    greedy: bool = False,
-    device: str = "cpu",
-    max_steps: int = 100_000,
-) -> dict[str, Any]:
-    """Run ``episodes`` full episodes (sampled actions like the official tester, or greedy)."""
-    check(episodes >= 1, f"episodes must be >= 1, got {episodes}")
-    env = make_env(env_id, train=False)
-    obs_shape, n_actions, scale = env_shapes(env)
-    check(
-        tuple(obs_shape) == model.obs_shape,
-        f"the model takes observations of shape {model.obs_shape}, {env_id} gives {obs_shape}",
-    )
-    check(n_actions == model.n_actions, f"the model has {model.n_actions} actions, {env_id} has {n_actions}")
-    model.eval()
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    returns = []
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
-        total, steps, done = 0.0, 0, False
-        while not done and steps < max_steps:
-            x = _tensor(obs_to_array(obs[None], scale), model, device)
-            logits, _, _ = model(x)
-            if greedy:
-                a = int(logits.argmax(-1))
-            else:
-                a = int(torch.multinomial(torch.softmax(logits.float().cpu(), -1), 1, generator=gen))
-            obs, r, term, trunc, _ = env.step(a)
-            total += float(r)
-            steps += 1
-            done = term or trunc
-        returns.append(total)
-    env.close()
-    return {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "returns": returns}

@@ -259,3 +259,34 @@ def test_deep_bad_config():
         DMFTConfig(depth=2, rule="dfa", activation="linear", mode="exact")
     with pytest.raises(UsageError):
         DMFTConfig(depth=0)
+
+
+@pytest.mark.parametrize("rule", ["gd", "dfa"])
+def test_response_average_uses_every_jacobian_sample(rule):
+    """n_jac below the chunk size (7 < 25) or not a multiple of it (30) averages exactly n_jac samples:
+    no zero-sample NaN, no silent truncation to a multiple of 25 (chunking is only a memory layout)."""
+    from learning_rules.dmft import _drive, _tile, deep_layer_site
+
+    P, T1, S = 3, 3, 40
+    n = P * T1
+    X, _ = make_dataset(1, P, 5)
+    Kx = X @ X.T / X.shape[1]
+    ku, kr, kf, kd = jax.random.split(jax.random.PRNGKey(0), 4)
+    eps_u, eps_r = jax.random.normal(ku, (S, n)), jax.random.normal(kr, (S, n))
+    fb = jax.random.normal(kf, (S,))
+    dflat = jax.random.normal(kd, (n,))
+    Phi, ones = _tile(Kx, T1), jnp.ones((n, n))
+    Mphi, Nz = _drive(Phi, dflat, 0.3, T1), _drive(ones, dflat, 0.3, T1)
+    args = (eps_u, eps_r, fb, Phi, ones, 0.5 * Mphi, Mphi, Nz, dflat, rule, "tanh", P, rule == "gd", True)
+
+    def resp(n_jac, chunk):
+        out = deep_layer_site(*args, n_jac, chunk=chunk)
+        return {k: np.asarray(out[k]) for k in ("A", "B_prev") if k in out}
+
+    for n_jac in (7, 30):
+        got, ref = resp(n_jac, 25), resp(n_jac, 1)  # chunk 1: a plain per-sample average
+        for k in ref:
+            assert np.all(np.isfinite(got[k])) and np.abs(ref[k]).max() > 1e-3
+            np.testing.assert_allclose(got[k], ref[k], rtol=1e-10, atol=1e-12)
+    # the 5 samples past the first 25 do count
+    assert np.abs(resp(30, 25)["B_prev"] - resp(25, 25)["B_prev"]).max() > 1e-6

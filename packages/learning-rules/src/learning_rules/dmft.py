@@ -471,10 +471,18 @@ def deep_layer_site(
     def chunk_sum(args):
         return jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0), jax.vmap(jac)(args))
 
-    m = (n_jac // chunk) * chunk
-    args = tuple(a[:m].reshape(-1, chunk, n) for a in (H, Z, ZT, sgate)) + (fb[:m].reshape(-1, chunk),)
-    sums = jax.lax.map(chunk_sum, args)
-    resp = jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0) / m, sums)
+    # average over the first m = min(n_jac, S) samples: full chunks of k under lax.map, then the remainder
+    # (every one of the m samples counts; an n_jac that is not a multiple of the chunk is not truncated)
+    m = min(n_jac, S)
+    k = min(chunk, m)
+    full = (m // k) * k
+    mats = (H, Z, ZT, sgate)
+    args = tuple(a[:full].reshape(-1, k, n) for a in mats) + (fb[:full].reshape(-1, k),)
+    total = jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0), jax.lax.map(chunk_sum, args))
+    if full < m:
+        rest = chunk_sum(tuple(a[full:m] for a in mats) + (fb[full:m],))
+        total = jax.tree_util.tree_map(jnp.add, total, rest)
+    resp = jax.tree_util.tree_map(lambda a: a / m, total)
     if need_A:
         out["A"] = resp["A"]
     if need_B:

@@ -164,18 +164,28 @@ def sample_sources(key: jax.Array, X: jnp.ndarray, cfg: DMFTConfig) -> dict:
     }
 
 
-@partial(jax.jit, static_argnames=("rule", "act", "gamma0", "rho", "eta"))
+@partial(jax.jit, static_argnames=("rule", "act", "gamma0", "rho", "eta", "fields"))
 def single_site(
-    src: dict, Kx: jnp.ndarray, delta: jnp.ndarray, rule: str, act: str, gamma0: float, rho: float, eta: float
+    src: dict,
+    Kx: jnp.ndarray,
+    delta: jnp.ndarray,
+    rule: str,
+    act: str,
+    gamma0: float,
+    rho: float,
+    eta: float,
+    fields: bool = False,
 ) -> dict:
-    """Run the single-site equations driven by ``delta`` (T+1, P); kernels and f - f0 at t = 0..T."""
+    """Run the single-site equations driven by ``delta`` (T+1, P); kernels and f - f0 at t = 0..T.
+
+    ``fields=True`` also returns every site's trajectory, ``h`` (T+1, S, P) and ``w`` (T+1, S)."""
     P = Kx.shape[0]
     c = eta * gamma0 / P
     wt = src["weight"]
     b = rho * src["w0"] + jnp.sqrt(1.0 - rho**2) * src["bp"]
     phi_fn, dphi_fn = activation(act), activation_derivative(act)
 
-    def fields(h, w, d):
+    def site_fields(h, w, d):
         if rule == "gln":
             phi, dphi = src["gates"] * h, src["gates"]
         else:
@@ -191,15 +201,16 @@ def single_site(
             gt = d[None, :] * phi
         return phi, g, gt
 
-    phi0, _, _ = fields(src["h0"], src["w0"], delta[0])
+    phi0, _, _ = site_fields(src["h0"], src["w0"], delta[0])
     wphi0 = src["w0"][:, None] * phi0
 
     def measure(h, w, d):
-        phi, g, gt = fields(h, w, d)
+        phi, g, gt = site_fields(h, w, d)
         Phi = (phi * wt[:, None]).T @ phi
         Gt = (g * wt[:, None]).T @ gt
         f = wt @ (w[:, None] * phi - wphi0) / gamma0
-        return phi, gt, {"Phi": Phi, "Gt": Gt, "K": Gt * Kx + Phi, "f": f}
+        out = {"Phi": Phi, "Gt": Gt, "K": Gt * Kx + Phi, "f": f}
+        return phi, gt, out | ({"h": h, "w": w} if fields else {})
 
     def step(state, d):
         h, w = state

@@ -210,6 +210,28 @@ def test_deep_fa_fixed_point_and_responses(small):
         assert np.all(np.abs(np.asarray(lhs) - rhs) < 5 * se)
 
 
+@pytest.mark.slow  # S = 20000 sites, 1000 Jacobians per iteration: about 1.5 CPU-minutes with the FA check
+def test_deep_gd_responses_obey_stein(small):
+    """GD at depth 2: the Jacobian responses A_1, B_1 at the fixed point obey Gaussian integration by parts.
+
+    phi_1 depends on r_1 ~ GP(0, G_2) only through A, and g_2 on u_2 ~ GP(0, Phi_1) only through B, so
+    <phi_1 r_1^T> = A_1 G_2 and <g_2 u_2^T> = B_1 Phi_1 (A, B stored with gamma0 included). Left: sample
+    moments of the fields; right: averaged exact Jacobians; they agree within 5 Monte-Carlo standard errors."""
+    X, y = small
+    cfg = _deep_cfg(n_samples=20000, n_jac=1000)
+    res, new = _solve_deep_at_fixed_point(X, y, cfg)
+    st = {k: [np.asarray(a) for a in v] for k, v in res.state.items() if k != "delta"}
+    A, B, Phi1, G2 = st["A"][0], st["B"][0], st["Phi"][0], st["G"][1]
+    checks = [  # (sample moment, Stein form, second moments of the two factors)
+        (new["stein"][0]["phi_r"], A @ G2, np.diag(Phi1), np.diag(G2)),
+        (new["stein"][1]["g_u"], B @ Phi1, np.diag(G2), np.diag(Phi1)),
+    ]
+    for lhs, rhs, m1, m2 in checks:
+        se = np.sqrt(2.0 * np.outer(m1, m2) / cfg.n_samples)  # Var(XY) <= 2 <X^2> <Y^2> (Gaussian bound)
+        assert np.abs(rhs).max() > 10 * se.max()  # the responses are switched on, far above the noise
+        assert np.all(np.abs(np.asarray(lhs) - rhs) < 5 * se)
+
+
 def test_deep_fa_lazy_limit_equals_closed_form_entk(small):
     """gamma0 -> 0: rho-FA's K_eff(t) is frozen at the closed-form lazy FA eNTK (rho^(L-l) weights) of depth 2."""
     X, y = small

@@ -450,6 +450,8 @@ def deep_layer_site(
         out["Gtt"] = GT.T @ GT / S
         # Gaussian integration by parts (Stein) checks of the responses: <phi rt^T> = C Gtt, <gt u^T> = D Phi_prev
         out["stein"] = {"phi_rt": PH.T @ rt / S, "gt_u": GT.T @ u / S}
+    else:  # the same checks of A and B: <phi r^T> = gamma0 A G_next, <g u^T> = gamma0 B_{l-1} Phi_prev
+        out["stein"] = {"phi_r": PH.T @ r / S, "g_u": G.T @ u / S}
     if not (need_A or need_B):
         return out
     eye = jnp.eye(n, dtype=u.dtype)
@@ -569,13 +571,13 @@ def _deep_sweep(
     Gt_all = list(state["Gt"]) + [ones]
     A_all = [zeros] + list(state["A"])  # gamma0 A_0..A_{L-1}
     B_all = list(state["B"]) + [zeros]  # gamma0 B_1..B_L
-    new = {"Phi": [], "G": [], "Gt": [], "A": [], "B": [None] * (L - 1)}
+    new = {"Phi": [], "G": [], "Gt": [], "A": [], "B": [None] * (L - 1), "stein": []}
     is_fa = rule == "fa"
     if is_fa:  # rho-FA: <gt gt^T> and the responses C_1..C_{L-1}, D_1..D_{L-1}
         Gtt_all = list(state["Gtt"]) + [ones]
         C_all = [zeros] + list(state["C"])
         D_all = list(state["D"]) + [zeros]
-        new |= {"Gtt": [], "C": [], "D": [None] * (L - 1), "stein": []}
+        new |= {"Gtt": [], "C": [], "D": [None] * (L - 1)}
     zphi = None
     for l in range(1, L + 1):
         Mphi = _drive(Phi_all[l - 1], dflat, c, T1)
@@ -613,9 +615,10 @@ def _deep_sweep(
             new["A"].append(out["A"] if need_A and not is_fa else zeros)
         if l >= 2:
             new["B"][l - 2] = out["B_prev"]
+        if not exact:
+            new["stein"].append(out["stein"])
         if is_fa:
             new["Gtt"].append(out["Gtt"])
-            new["stein"].append(out["stein"])
             if l < L:
                 new["C"].append(out["A"])
             if l >= 2:
@@ -681,7 +684,7 @@ def deep_dmft_iterate(
     damped = jax.tree.map(lambda a, b: beta * a + (1.0 - beta) * b, new, state)
     damped["K"] = K
     if stein is not None:
-        damped["stein"] = stein  # FA: per-layer sample moments for the Stein checks of C and D (not state)
+        damped["stein"] = stein  # per-layer sample moments for the Stein checks of the responses (not state)
     return damped, change
 
 

@@ -210,6 +210,28 @@ def test_deep_fa_fixed_point_and_responses(small):
         assert np.all(np.abs(np.asarray(lhs) - rhs) < 5 * se)
 
 
+@pytest.mark.slow  # S = 20000 sites, 1000 Jacobians per iteration: about 1.5 CPU-minutes with the FA check
+def test_deep_gd_responses_obey_stein(small):
+    """GD at depth 2: the Jacobian responses A_1, B_1 at the fixed point obey Gaussian integration by parts.
+
+    phi_1 depends on r_1 ~ GP(0, G_2) only through A, and g_2 on u_2 ~ GP(0, Phi_1) only through B, so
+    <phi_1 r_1^T> = A_1 G_2 and <g_2 u_2^T> = B_1 Phi_1 (A, B stored with gamma0 included). Left: sample
+    moments of the fields; right: averaged exact Jacobians; they agree within 5 Monte-Carlo standard errors."""
+    X, y = small
+    cfg = _deep_cfg(n_samples=20000, n_jac=1000)
+    res, new = _solve_deep_at_fixed_point(X, y, cfg)
+    st = {k: [np.asarray(a) for a in v] for k, v in res.state.items() if k != "delta"}
+    A, B, Phi1, G2 = st["A"][0], st["B"][0], st["Phi"][0], st["G"][1]
+    checks = [  # (sample moment, Stein form, second moments of the two factors)
+        (new["stein"][0]["phi_r"], A @ G2, np.diag(Phi1), np.diag(G2)),
+        (new["stein"][1]["g_u"], B @ Phi1, np.diag(G2), np.diag(Phi1)),
+    ]
+    for lhs, rhs, m1, m2 in checks:
+        se = np.sqrt(2.0 * np.outer(m1, m2) / cfg.n_samples)  # Var(XY) <= 2 <X^2> <Y^2> (Gaussian bound)
+        assert np.abs(rhs).max() > 10 * se.max()  # the responses are switched on, far above the noise
+        assert np.all(np.abs(np.asarray(lhs) - rhs) < 5 * se)
+
+
 def test_deep_fa_lazy_limit_equals_closed_form_entk(small):
     """gamma0 -> 0: rho-FA's K_eff(t) is frozen at the closed-form lazy FA eNTK (rho^(L-l) weights) of depth 2."""
     X, y = small
@@ -259,3 +281,34 @@ def test_deep_bad_config():
         DMFTConfig(depth=2, rule="dfa", activation="linear", mode="exact")
     with pytest.raises(UsageError):
         DMFTConfig(depth=0)
+
+
+@pytest.mark.parametrize("rule", ["gd", "dfa"])
+def test_response_average_uses_every_jacobian_sample(rule):
+    """n_jac below the chunk size (7 < 25) or not a multiple of it (30) averages exactly n_jac samples:
+    no zero-sample NaN, no silent truncation to a multiple of 25 (chunking is only a memory layout)."""
+    from learning_rules.dmft import _drive, _tile, deep_layer_site
+
+    P, T1, S = 3, 3, 40
+    n = P * T1
+    X, _ = make_dataset(1, P, 5)
+    Kx = X @ X.T / X.shape[1]
+    ku, kr, kf, kd = jax.random.split(jax.random.PRNGKey(0), 4)
+    eps_u, eps_r = jax.random.normal(ku, (S, n)), jax.random.normal(kr, (S, n))
+    fb = jax.random.normal(kf, (S,))
+    dflat = jax.random.normal(kd, (n,))
+    Phi, ones = _tile(Kx, T1), jnp.ones((n, n))
+    Mphi, Nz = _drive(Phi, dflat, 0.3, T1), _drive(ones, dflat, 0.3, T1)
+    args = (eps_u, eps_r, fb, Phi, ones, 0.5 * Mphi, Mphi, Nz, dflat, rule, "tanh", P, rule == "gd", True)
+
+    def resp(n_jac, chunk):
+        out = deep_layer_site(*args, n_jac, chunk=chunk)
+        return {k: np.asarray(out[k]) for k in ("A", "B_prev") if k in out}
+
+    for n_jac in (7, 30):
+        got, ref = resp(n_jac, 25), resp(n_jac, 1)  # chunk 1: a plain per-sample average
+        for k in ref:
+            assert np.all(np.isfinite(got[k])) and np.abs(ref[k]).max() > 1e-3
+            np.testing.assert_allclose(got[k], ref[k], rtol=1e-10, atol=1e-12)
+    # the 5 samples past the first 25 do count
+    assert np.abs(resp(30, 25)["B_prev"] - resp(25, 25)["B_prev"]).max() > 1e-6

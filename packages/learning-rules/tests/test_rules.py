@@ -118,3 +118,43 @@ def test_nnx_module_matches_functions(data):
     np.testing.assert_allclose(net(X), forward(params, fixed, X, spec).f)
     net.load(apply_update(params, params))
     np.testing.assert_allclose(net.arrays()[0]["w"], 2 * params["w"])
+
+
+def test_fa_with_rho_one_is_gd_at_t0(data):
+    """rho = 1: the feedback is the initial forward weights (B_l = W_l(0)^T, b = w(0)), so the FA update
+    of a depth-3 network equals the GD update (= scaled jax.grad, above) at t = 0, and differs after one step
+    (W has moved, B has not)."""
+    X, y = data
+    eta = 0.3
+    specs = {r: NetSpec(d_in=4, width=9, depth=3, activation="tanh", gamma0=1.3, rule=r, rho=1.0) for r in ("gd", "fa")}
+    params, fixed = {}, {}
+    for r, spec in specs.items():
+        params[r], fixed[r] = init_network(jax.random.PRNGKey(4), spec, X.dtype)
+    for a, b in zip(jax.tree_util.tree_leaves(params["gd"]), jax.tree_util.tree_leaves(params["fa"])):
+        np.testing.assert_array_equal(a, b)
+    upd = {}
+    for r, spec in specs.items():
+        delta = y - forward(params[r], fixed[r], X, spec).f
+        upd[r] = rule_update(params[r], fixed[r], X, delta, spec, eta)
+    for a, b in zip(jax.tree_util.tree_leaves(upd["gd"]), jax.tree_util.tree_leaves(upd["fa"])):
+        assert np.abs(a).max() > 1e-3
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-12)
+    # one step later the rules part: B stays at W(0)^T
+    nxt = {}
+    for r, spec in specs.items():
+        p1 = apply_update(params[r], upd[r])
+        nxt[r] = rule_update(p1, fixed[r], X, y - forward(p1, fixed[r], X, spec).f, spec, eta)
+    assert np.abs(nxt["gd"]["W"][0] - nxt["fa"]["W"][0]).max() > 1e-6
+
+
+def test_fa_rho_one_lazy_entk_is_gd_at_depth_3(data):
+    """The infinite-width side of the same statement: K_eff(t = 0) of rho = 1 FA equals GD's (eNTK weights rho^(L-l))."""
+    from learning_rules.kernels import lazy_entk, lazy_kernels
+
+    X, _ = data
+    kern = lazy_kernels(X, 3, "tanh")
+    K_gd, H_gd = lazy_entk(kern, "gd")
+    K_fa, H_fa = lazy_entk(kern, "fa", 1.0)
+    np.testing.assert_allclose(K_fa, K_gd, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(H_fa, H_gd, rtol=0, atol=1e-12)
+    assert np.abs(np.asarray(lazy_entk(kern, "fa", 0.5)[0]) - np.asarray(K_gd)).max() > 1e-3

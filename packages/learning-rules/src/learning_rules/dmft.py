@@ -111,11 +111,11 @@ class DMFTConfig:
         if self.mode == "exact" and (self.activation != "linear" or self.rule == "gln"):
             raise UsageError("mode 'exact' needs a linear network (activation 'linear', rule other than 'gln')")
         if self.depth >= 2:
-            act_ok = self.activation in DEEP_ACTIVATIONS or self.rule == "gln"  # GLN ignores the activation
-            if self.rule not in DEEP_RULES or not act_ok:
+            # every rule has a deep solver; GLN ignores the activation, the others need a smooth phi (phi'')
+            if self.activation not in DEEP_ACTIVATIONS and self.rule != "gln":
                 raise UsageError(
-                    f"the deep (depth >= 2) DMFT covers rules {', '.join(DEEP_RULES)} with activations "
-                    f"{', '.join(DEEP_ACTIVATIONS)}; got rule {self.rule!r}, activation {self.activation!r}"
+                    f"the deep (depth >= 2) DMFT covers activations {', '.join(DEEP_ACTIVATIONS)} "
+                    f"(rule {self.rule!r}); got activation {self.activation!r}"
                 )
             if self.mode == "exact" and self.rule != "gd":
                 raise UsageError("the deep closed-form (mode 'exact') DMFT covers the GD rule only")
@@ -164,18 +164,28 @@ def sample_sources(key: jax.Array, X: jnp.ndarray, cfg: DMFTConfig) -> dict:
     }
 
 
-@partial(jax.jit, static_argnames=("rule", "act", "gamma0", "rho", "eta"))
+@partial(jax.jit, static_argnames=("rule", "act", "gamma0", "rho", "eta", "fields"))
 def single_site(
-    src: dict, Kx: jnp.ndarray, delta: jnp.ndarray, rule: str, act: str, gamma0: float, rho: float, eta: float
+    src: dict,
+    Kx: jnp.ndarray,
+    delta: jnp.ndarray,
+    rule: str,
+    act: str,
+    gamma0: float,
+    rho: float,
+    eta: float,
+    fields: bool = False,
 ) -> dict:
-    """Run the single-site equations driven by ``delta`` (T+1, P); kernels and f - f0 at t = 0..T."""
+    """Run the single-site equations driven by ``delta`` (T+1, P); kernels and f - f0 at t = 0..T.
+
+    ``fields=True`` also returns every site's trajectory, ``h`` (T+1, S, P) and ``w`` (T+1, S)."""
     P = Kx.shape[0]
     c = eta * gamma0 / P
     wt = src["weight"]
     b = rho * src["w0"] + jnp.sqrt(1.0 - rho**2) * src["bp"]
     phi_fn, dphi_fn = activation(act), activation_derivative(act)
 
-    def fields(h, w, d):
+    def site_fields(h, w, d):
         if rule == "gln":
             phi, dphi = src["gates"] * h, src["gates"]
         else:
@@ -191,15 +201,16 @@ def single_site(
             gt = d[None, :] * phi
         return phi, g, gt
 
-    phi0, _, _ = fields(src["h0"], src["w0"], delta[0])
+    phi0, _, _ = site_fields(src["h0"], src["w0"], delta[0])
     wphi0 = src["w0"][:, None] * phi0
 
     def measure(h, w, d):
-        phi, g, gt = fields(h, w, d)
+        phi, g, gt = site_fields(h, w, d)
         Phi = (phi * wt[:, None]).T @ phi
         Gt = (g * wt[:, None]).T @ gt
         f = wt @ (w[:, None] * phi - wphi0) / gamma0
-        return phi, gt, {"Phi": Phi, "Gt": Gt, "K": Gt * Kx + Phi, "f": f}
+        out = {"Phi": Phi, "Gt": Gt, "K": Gt * Kx + Phi, "f": f}
+        return phi, gt, out | ({"h": h, "w": w} if fields else {})
 
     def step(state, d):
         h, w = state
@@ -308,7 +319,6 @@ def solve_dmft(X: jnp.ndarray, y: jnp.ndarray, cfg: DMFTConfig, seed: int = 0, l
 # GLN is GD with phi(h) = s h, where each site draws its gates s_mu = Theta(m . x_mu), m ~ N(0, I_D), fixed in
 # time and independent across layers (so phi' = s and phi'' = 0; the activation setting is ignored).
 
-DEEP_RULES = ("gd", "fa", "dfa", "hebb", "gln")
 DEEP_ACTIVATIONS = ("tanh", "erf", "linear")
 
 
@@ -439,6 +449,8 @@ def deep_layer_site(
         out["Gtt"] = GT.T @ GT / S
         # Gaussian integration by parts (Stein) checks of the responses: <phi rt^T> = C Gtt, <gt u^T> = D Phi_prev
         out["stein"] = {"phi_rt": PH.T @ rt / S, "gt_u": GT.T @ u / S}
+    else:  # the same checks of A and B: <phi r^T> = gamma0 A G_next, <g u^T> = gamma0 B_{l-1} Phi_prev
+        out["stein"] = {"phi_r": PH.T @ r / S, "g_u": G.T @ u / S}
     if not (need_A or need_B):
         return out
     eye = jnp.eye(n, dtype=u.dtype)
@@ -471,10 +483,18 @@ def deep_layer_site(
     def chunk_sum(args):
         return jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0), jax.vmap(jac)(args))
 
-    m = (n_jac // chunk) * chunk
-    args = tuple(a[:m].reshape(-1, chunk, n) for a in (H, Z, ZT, sgate)) + (fb[:m].reshape(-1, chunk),)
-    sums = jax.lax.map(chunk_sum, args)
-    resp = jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0) / m, sums)
+    # average over the first m = min(n_jac, S) samples: full chunks of k under lax.map, then the remainder
+    # (every one of the m samples counts; an n_jac that is not a multiple of the chunk is not truncated)
+    m = min(n_jac, S)
+    k = min(chunk, m)
+    full = (m // k) * k
+    mats = (H, Z, ZT, sgate)
+    args = tuple(a[:full].reshape(-1, k, n) for a in mats) + (fb[:full].reshape(-1, k),)
+    total = jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0), jax.lax.map(chunk_sum, args))
+    if full < m:
+        rest = chunk_sum(tuple(a[full:m] for a in mats) + (fb[full:m],))
+        total = jax.tree_util.tree_map(jnp.add, total, rest)
+    resp = jax.tree_util.tree_map(lambda a: a / m, total)
     if need_A:
         out["A"] = resp["A"]
     if need_B:
@@ -550,13 +570,13 @@ def _deep_sweep(
     Gt_all = list(state["Gt"]) + [ones]
     A_all = [zeros] + list(state["A"])  # gamma0 A_0..A_{L-1}
     B_all = list(state["B"]) + [zeros]  # gamma0 B_1..B_L
-    new = {"Phi": [], "G": [], "Gt": [], "A": [], "B": [None] * (L - 1)}
+    new = {"Phi": [], "G": [], "Gt": [], "A": [], "B": [None] * (L - 1), "stein": []}
     is_fa = rule == "fa"
     if is_fa:  # rho-FA: <gt gt^T> and the responses C_1..C_{L-1}, D_1..D_{L-1}
         Gtt_all = list(state["Gtt"]) + [ones]
         C_all = [zeros] + list(state["C"])
         D_all = list(state["D"]) + [zeros]
-        new |= {"Gtt": [], "C": [], "D": [None] * (L - 1), "stein": []}
+        new |= {"Gtt": [], "C": [], "D": [None] * (L - 1)}
     zphi = None
     for l in range(1, L + 1):
         Mphi = _drive(Phi_all[l - 1], dflat, c, T1)
@@ -594,9 +614,10 @@ def _deep_sweep(
             new["A"].append(out["A"] if need_A and not is_fa else zeros)
         if l >= 2:
             new["B"][l - 2] = out["B_prev"]
+        if not exact:
+            new["stein"].append(out["stein"])
         if is_fa:
             new["Gtt"].append(out["Gtt"])
-            new["stein"].append(out["stein"])
             if l < L:
                 new["C"].append(out["A"])
             if l >= 2:
@@ -662,7 +683,7 @@ def deep_dmft_iterate(
     damped = jax.tree.map(lambda a, b: beta * a + (1.0 - beta) * b, new, state)
     damped["K"] = K
     if stein is not None:
-        damped["stein"] = stein  # FA: per-layer sample moments for the Stein checks of C and D (not state)
+        damped["stein"] = stein  # per-layer sample moments for the Stein checks of the responses (not state)
     return damped, change
 
 

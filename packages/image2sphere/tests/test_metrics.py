@@ -109,3 +109,22 @@ def test_one_dominant_mode_at_a_wrong_equivalent_is_not_reproduced(grid):
     probs = torch.stack([peaks(grid, r @ wrong) for r in g]).float()
     claims = shape_claims("cube_marked", 1, score(grid, probs, g, EYE, CUBE))
     assert [c.verdict for c in claims] == ["not"] * 4, [(c.claim, c.ours, c.verdict) for c in claims]
+
+
+def test_per_class_metrics_average_over_classes_not_images():
+    from image2sphere.evaluate import per_class_metrics
+
+    deg = torch.tensor([1.0, 2.0, 3.0, 40.0])  # class 0: three easy views, class 1: one hard view
+    m = per_class_metrics(torch.deg2rad(deg), torch.tensor([0, 0, 0, 1]))
+    assert m["class_mean_acc15"] == pytest.approx(0.5)  # per image it would be 0.75
+    assert m["class_mean_median_error_deg"] == pytest.approx((2.0 + 40.0) / 2)
+    assert m["n_classes"] == 2
+
+
+def test_modelnet10_loader_keeps_class_ids(tmp_path):
+    from image2sphere.data import load_modelnet10
+
+    rots = random_rotations(3, np.random.default_rng(1)).astype(np.float32)
+    imgs = np.zeros((3, 8, 8, 1), np.uint8)
+    np.savez(tmp_path / "m.npz", imgs=imgs, rots=rots, cat_ids=np.array([4, 0, 4]))
+    assert load_modelnet10(tmp_path / "m.npz").labels.tolist() == [4, 0, 4]

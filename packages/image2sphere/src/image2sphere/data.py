@@ -181,6 +181,7 @@ def load_modelnet10(path: str | Path, limit: int | None = None) -> PoseData:
         n = len(z["rots"]) if limit is None else limit
         imgs = z["imgs"][:n]
         rots = z["rots"][:n]
+        cats = z["cat_ids"][:n] if "cat_ids" in z.files else None
     if imgs.ndim == 3:
         imgs = imgs[..., None]
     if imgs.ndim != 4 or imgs.shape[-1] not in (1, 3):
@@ -188,4 +189,5 @@ def load_modelnet10(path: str | Path, limit: int | None = None) -> PoseData:
     x = torch.from_numpy(imgs.astype(np.float32) / 255.0).permute(0, 3, 1, 2)
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1).contiguous()
-    return PoseData(x, torch.from_numpy(rots.astype(np.float32)), name="modelnet10")
+    labels = None if cats is None else torch.from_numpy(np.asarray(cats).astype(np.int64).reshape(-1))
+    return PoseData(x, torch.from_numpy(rots.astype(np.float32)), name="modelnet10", labels=labels)

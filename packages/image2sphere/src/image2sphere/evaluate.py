@@ -25,7 +25,7 @@ from image2sphere.data import PoseData
 from image2sphere.model import I2S
 from image2sphere.so3 import nearest_rotation, rotation_error
 
-__all__ = ["evaluate", "count_modes", "grid_distances", "DistributionScorer"]
+__all__ = ["evaluate", "count_modes", "grid_distances", "DistributionScorer", "per_class_metrics"]
 
 
 def grid_distances(grid: torch.Tensor, rots: torch.Tensor) -> torch.Tensor:
@@ -170,4 +170,22 @@ def evaluate(
         img = data.images[start : start + batch_size].to(device)
         probs, grid = model.probabilities(img, rec_level)
         scorer.add(probs, grid.rotations, data.rotations[start : start + batch_size])
-    return scorer.result()
+    out = scorer.result()
+    if data.labels is not None:
+        out.update(per_class_metrics(torch.cat(scorer.errs), data.labels))
+    return out
+
+
+def per_class_metrics(err_rad: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """ModelNet10-SO(3) as the paper reports it: median error, Acc@15 and Acc@30 per class, then the
+    mean over classes (not over images, which would weight classes by their number of test views)."""
+    deg = err_rad.double().cpu().numpy() * 180 / math.pi
+    lab = labels.cpu().numpy()
+    classes = np.unique(lab)
+    per = [deg[lab == c] for c in classes]
+    return {
+        "class_mean_median_error_deg": float(np.mean([np.median(e) for e in per])),
+        "class_mean_acc15": float(np.mean([np.mean(e < 15) for e in per])),
+        "class_mean_acc30": float(np.mean([np.mean(e < 30) for e in per])),
+        "n_classes": len(classes),
+    }

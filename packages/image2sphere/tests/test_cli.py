@@ -144,3 +144,17 @@ def test_bench_writes_rows_with_median_min_max(tmp_path):
     for r in record["rows"]:
         assert r["seconds_n"] >= 5 and r["seconds_min"] <= r["seconds_median"] <= r["seconds_max"]
     assert record["load_before"]["cores"] >= 1
+
+
+def test_three_channel_checkpoint_on_one_channel_renders_is_one_line(tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    from image2sphere.model import I2S, I2SConfig
+
+    mcfg = I2SConfig(in_channels=3, image_size=16, lmax=2, sphere_fdim=4, f_hidden=2, act_resolution=3)
+    ckpt = tmp_path / "rgb.pt"
+    torch.save({"model": I2S(mcfg).state_dict(), "model_config": dataclasses.asdict(mcfg)}, ckpt)
+    argv = ["--checkpoint", str(ckpt), "--n-test", "2", "--out", str(tmp_path / "ev"), "--quiet"]
+    assert _run(cli.eval_entry, argv, monkeypatch) == 2
+    err = capsys.readouterr().err.strip()
+    assert "expects 3-channel images" in err and "have 1" in err and len(err.splitlines()) == 1

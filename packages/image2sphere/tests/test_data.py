@@ -66,3 +66,39 @@ def test_rendered_dataset_labels_and_images():
     d = rendered_dataset("tetrahedron", 5, size=16, seed=3)
     assert d.images.shape == (5, 1, 16, 16) and d.rotations.shape == (5, 1, 3, 3)
     assert d.symmetries.shape == (12, 3, 3)
+
+
+def test_shapes_trained_together_keep_all_their_equivalent_labels(tmp_path):
+    """Issue 19: with cube (24 equivalents) and tet (12) in one run, cube labels were cut to 12 of 24."""
+    from image2sphere.render import make_shape
+    from image2sphere.train import TrainConfig, build_data
+
+    folder = tmp_path / "train"
+    (folder / "images").mkdir(parents=True)
+    base = random_rotations(4, np.random.default_rng(1))
+    groups = {"cube": make_shape("cube").symmetries, "tet": make_shape("tetrahedron").symmetries}
+    np.savez(folder / "rotations.npz", **{s: base[:, None] @ g[None] for s, g in groups.items()})
+    for s in groups:
+        for i in range(4):
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "images" / f"{s}_{i:05d}.png")
+    (tmp_path / "test").symlink_to(folder)
+    cfg = TrainConfig(dataset="symsol", data_path=tmp_path, shapes=("cube", "tet"), n_train=4, n_test=4, image_size=8)
+    train, _ = build_data(cfg)
+    assert len(train) == 8
+    gen = torch.Generator().manual_seed(0)
+    _, rot = train.batch(torch.zeros(800, dtype=torch.long), gen)  # image 0 is a cube
+    rel = base[0].T @ rot.double().numpy()  # the cube symmetry of each drawn label
+    cube_ids = {int(np.argmin(np.abs(groups["cube"] - r).sum((1, 2)))) for r in rel}
+    assert cube_ids == set(range(24))  # the old code drew from only 12 of them
+    tet_rel = base[0].T @ train.batch(torch.full((400,), 4, dtype=torch.long), gen)[1].double().numpy()
+    tet_ids = {int(np.argmin(np.abs(groups["tet"] - r).sum((1, 2)))) for r in tet_rel}
+    assert tet_ids == set(range(12))  # and tet draws only (all) its own 12
+
+
+def test_concat_of_equal_label_counts_keeps_plain_sampling():
+    from image2sphere.data import concat_pose_data
+
+    a = rendered_dataset("cube", 2, 16, seed=0)
+    b = rendered_dataset("tetrahedron", 2, 16, seed=1)
+    d = concat_pose_data([a, b])
+    assert d.n_equiv is None and d.rotations.shape == (4, 1, 3, 3)

@@ -92,3 +92,19 @@ def test_resnet_trunk_and_weights_from_path(tmp_path):
     with pytest.raises(UsageError, match="matching ResNet"):
         ResNet(34).load_weights(tmp_path / "r18.pt")
     assert ResNet(50).out_channels == 2048
+
+
+@pytest.mark.parametrize("encoder,size", [("small_cnn", 50), ("small_cnn", 48), ("resnet18", 48), ("resnet18", 40)])
+def test_odd_image_sizes_run_a_forward_pass(encoder, size):
+    """The feature-map side comes from a dummy forward, not image_size // stride (which crashed at 50 / 48 px)."""
+    from image2sphere.model import feature_map_size
+
+    cfg = I2SConfig(encoder=encoder, in_channels=1, image_size=size, lmax=2, sphere_fdim=4, act_resolution=4)
+    model = I2S(cfg).eval()
+    assert feature_map_size(cfg) == model.encoder(torch.zeros(1, 1, size, size)).shape[-1]
+    assert model(torch.rand(2, 1, size, size)).shape == (2, 35)
+
+
+def test_too_small_image_is_a_usage_error():
+    with pytest.raises(UsageError, match="image_size"):
+        I2S(I2SConfig(encoder="resnet18", in_channels=1, image_size=0, lmax=2, sphere_fdim=4))

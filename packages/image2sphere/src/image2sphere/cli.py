@@ -84,6 +84,11 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     for name, d in data.items():
         if cfg.dataset == "rendered":
             d.symmetries = torch.from_numpy(make_shape(name).symmetries).float()
+        if d.images.shape[1] != model.cfg.in_channels:
+            raise UsageError(
+                f"{cfg.checkpoint} expects {model.cfg.in_channels}-channel images, "
+                f"{cfg.dataset} {name} images have {d.images.shape[1]}"
+            )
         model.check_images(d.images[:1])
         results[name] = evaluate(model, d, cfg.grid_rec, cfg.batch_size, device=cfg.device)
         for i in range(min(cfg.n_plots, len(d))):

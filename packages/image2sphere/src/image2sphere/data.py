@@ -8,6 +8,7 @@ official SYMSOL loader does, so the targets are random members of the equivalenc
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,19 @@ from image2sphere.render import make_shape, render
 from image2sphere.so3 import check_rotations, random_rotations
 from orals23_shared.cli import UsageError
 
-__all__ = ["PoseData", "rendered_dataset", "load_symsol", "load_modelnet10", "SYMSOL_SHAPES"]
+__all__ = [
+    "PoseData",
+    "concat_pose_data",
+    "rendered_dataset",
+    "LOOKALIKES",
+    "load_symsol",
+    "load_modelnet10",
+    "SYMSOL_SHAPES",
+]
+
+# a shape that breaks the symmetry of a look-alike of identical geometry: its predictions are also scored
+# against that look-alike's group (a model that ignores the marking must fail)
+LOOKALIKES = {"cube_marked": "cube"}
 
 SYMSOL_SHAPES = ("tet", "cube", "icosa", "cone", "cyl", "tetX", "cylO", "sphereX")
 
@@ -29,6 +42,10 @@ class PoseData:
     rotations: torch.Tensor  # (N, K, 3, 3) float32: all equivalent labels of each image
     symmetries: torch.Tensor | None = None  # (G, 3, 3) object symmetry group when known
     name: str = ""
+    compare_symmetries: torch.Tensor | None = None  # group of a more symmetric look-alike (marked cube: cube)
+    n_equiv: torch.Tensor | None = None  # (N,) number of valid labels per image (rows padded to K); None: all K
+    labels: torch.Tensor | None = None  # (N,) class index per image (ModelNet10-SO(3), PASCAL3D+)
+    class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4:
@@ -47,11 +64,44 @@ class PoseData:
     def batch(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Images and one label per image (a random member of its equivalence class)."""
         k = self.rotations.shape[1]
-        pick = torch.randint(k, (len(idx),), generator=generator) if k > 1 else torch.zeros(len(idx), dtype=torch.long)
+        if self.n_equiv is not None:  # rows of different lengths: uniform over each row's own labels
+            u = torch.rand(len(idx), generator=generator)
+            pick = (u * self.n_equiv[idx]).long().clamp_max(k - 1)
+        elif k > 1:
+            pick = torch.randint(k, (len(idx),), generator=generator)
+        else:
+            pick = torch.zeros(len(idx), dtype=torch.long)
         return self.images[idx], self.rotations[idx, pick]
 
     def subset(self, n: int) -> PoseData:
-        return PoseData(self.images[:n], self.rotations[:n], self.symmetries, self.name)
+        return dataclasses.replace(
+            self,
+            images=self.images[:n],
+            rotations=self.rotations[:n],
+            n_equiv=None if self.n_equiv is None else self.n_equiv[:n],
+            labels=None if self.labels is None else self.labels[:n],
+        )
+
+
+def concat_pose_data(parts: list[PoseData], name: str = "train") -> PoseData:
+    """One training set from several (shapes with different numbers of equivalent labels keep all of them:
+    rows are padded to the largest K by repeating their first label, and ``n_equiv`` records the true count)."""
+    k = max(p.rotations.shape[1] for p in parts)
+    rots, counts = [], []
+    for p in parts:
+        r = p.rotations
+        if r.shape[1] < k:
+            r = torch.cat([r, r[:, :1].expand(-1, k - r.shape[1], -1, -1)], dim=1)
+        rots.append(r)
+        n = p.n_equiv if p.n_equiv is not None else torch.full((len(p),), p.rotations.shape[1], dtype=torch.long)
+        counts.append(n)
+    uneven = any(p.rotations.shape[1] != k or p.n_equiv is not None for p in parts)
+    return PoseData(
+        torch.cat([p.images for p in parts]),
+        torch.cat(rots),
+        name=name,
+        n_equiv=torch.cat(counts) if uneven else None,
+    )
 
 
 def rendered_dataset(shape: str, n: int, size: int = 64, seed: int = 0) -> PoseData:
@@ -61,11 +111,13 @@ def rendered_dataset(shape: str, n: int, size: int = 64, seed: int = 0) -> PoseD
     sh = make_shape(shape)
     rots = random_rotations(n, np.random.default_rng(seed))
     imgs = render(sh, rots, size=size)
+    look = LOOKALIKES.get(shape)
     return PoseData(
         torch.from_numpy(imgs[:, None]),
         torch.from_numpy(rots).float()[:, None],
         torch.from_numpy(sh.symmetries).float(),
         name=f"rendered-{shape}",
+        compare_symmetries=None if look is None else torch.from_numpy(make_shape(look).symmetries).float(),
     )
 
 
@@ -129,6 +181,7 @@ def load_modelnet10(path: str | Path, limit: int | None = None) -> PoseData:
         n = len(z["rots"]) if limit is None else limit
         imgs = z["imgs"][:n]
         rots = z["rots"][:n]
+        cats = z["cat_ids"][:n] if "cat_ids" in z.files else None
     if imgs.ndim == 3:
         imgs = imgs[..., None]
     if imgs.ndim != 4 or imgs.shape[-1] not in (1, 3):
@@ -136,4 +189,5 @@ def load_modelnet10(path: str | Path, limit: int | None = None) -> PoseData:
     x = torch.from_numpy(imgs.astype(np.float32) / 255.0).permute(0, 3, 1, 2)
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1).contiguous()
-    return PoseData(x, torch.from_numpy(rots.astype(np.float32)), name="modelnet10")
+    labels = None if cats is None else torch.from_numpy(np.asarray(cats).astype(np.int64).reshape(-1))
+    return PoseData(x, torch.from_numpy(rots.astype(np.float32)), name="modelnet10", labels=labels)

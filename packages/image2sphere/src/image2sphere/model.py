@@ -14,6 +14,7 @@ experiments use a smaller configuration, set from ``train.TrainConfig``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +192,22 @@ class ResNet(nn.Module):
             )
 
 
+def feature_map_size(cfg: I2SConfig) -> int:
+    """Side of the encoder's feature map, from a dummy forward pass on the meta device (no compute):
+    padding and rounding make it differ from ``image_size // stride`` (ResNet at 48 px: 2, not 1)."""
+    if cfg.image_size < 1 or cfg.in_channels < 1:
+        raise UsageError(f"image_size and in_channels must be >= 1, got {cfg.image_size}, {cfg.in_channels}")
+    with torch.device("meta"):
+        probe = make_encoder(dataclasses.replace(cfg, encoder_weights=None)).eval()
+        try:
+            shape = probe(torch.empty(1, cfg.in_channels, cfg.image_size, cfg.image_size)).shape
+        except RuntimeError as e:
+            raise UsageError(f"image_size {cfg.image_size} too small for the {cfg.encoder} encoder ({e})") from None
+    if shape[-1] < 1 or shape[-2] != shape[-1]:
+        raise UsageError(f"image_size {cfg.image_size} gives a {tuple(shape[-2:])} feature map with {cfg.encoder}")
+    return int(shape[-1])
+
+
 def make_encoder(cfg: I2SConfig) -> nn.Module:
     if cfg.encoder == "small_cnn":
         if cfg.encoder_weights is not None:
@@ -352,9 +369,7 @@ class I2S(nn.Module):
         if cfg.lmax < 1:
             raise UsageError(f"lmax must be >= 1, got {cfg.lmax}")
         self.encoder = make_encoder(cfg)
-        fmap = cfg.image_size // self.encoder.stride
-        if fmap < 1:
-            raise UsageError(f"image_size {cfg.image_size} too small for the {cfg.encoder} encoder")
+        fmap = feature_map_size(cfg)
         self.projector = SpatialS2Projector(
             self.encoder.out_channels,
             fmap,

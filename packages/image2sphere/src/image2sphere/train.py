@@ -18,7 +18,7 @@ from typing import Literal
 
 import torch
 
-from image2sphere.data import PoseData, load_modelnet10, load_symsol, rendered_dataset
+from image2sphere.data import PoseData, concat_pose_data, load_modelnet10, load_symsol, rendered_dataset
 from image2sphere.evaluate import evaluate
 from image2sphere.model import I2S, I2SConfig
 from image2sphere.render import SHAPES
@@ -120,8 +120,7 @@ def build_data(cfg: TrainConfig, with_train: bool = True) -> tuple[PoseData | No
             tests[shape] = rendered_dataset(shape, cfg.n_test, cfg.image_size, seed=1000 * cfg.seed + 2 * i + 1)
         if not with_train:
             return None, tests
-        train = PoseData(torch.cat([d.images for d in trains]), torch.cat([d.rotations for d in trains]), name="train")
-        return train, tests
+        return concat_pose_data(trains, "train"), tests
     if cfg.data_path is None:
         raise UsageError(f"--data-path is required for dataset {cfg.dataset}")
     if cfg.dataset == "symsol":
@@ -129,16 +128,11 @@ def build_data(cfg: TrainConfig, with_train: bool = True) -> tuple[PoseData | No
         if not with_train:
             return None, tests
         parts = [load_symsol(cfg.data_path, "train", (s,), cfg.n_train, cfg.image_size) for s in cfg.shapes]
-        return PoseData(*_cat(parts), name="symsol-train"), tests
+        return concat_pose_data(parts, "symsol-train"), tests
     if cfg.test_path is None:
         raise UsageError("--test-path (ModelNet10-SO(3) test npz) is required for dataset modelnet10")
     tests = {"modelnet10": load_modelnet10(cfg.test_path, cfg.n_test)}
     return (load_modelnet10(cfg.data_path, cfg.n_train) if with_train else None), tests
-
-
-def _cat(parts: list[PoseData]) -> tuple[torch.Tensor, torch.Tensor]:
-    k = min(p.rotations.shape[1] for p in parts)
-    return torch.cat([p.images for p in parts]), torch.cat([p.rotations[:, :k] for p in parts])
 
 
 def _make_optimizer(cfg: TrainConfig, model: I2S) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:

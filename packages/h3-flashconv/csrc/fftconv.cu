@@ -106,10 +106,15 @@ inline cudaError_t launch_fftconv_fwd(const float* u, const float2* kf, const fl
 
 #ifndef H3_FLASHCONV_KERNEL_ONLY
 #include <torch/extension.h>
-#include <c10/cuda/CUDAStream.h>
 
-torch::Tensor fftconv_fwd(torch::Tensor u, torch::Tensor kf, torch::Tensor D, c10::optional<torch::Tensor> v,
-                          c10::optional<torch::Tensor> q, int64_t n) {
+#include <cstdint>
+#include <optional>
+
+// The caller passes torch's current stream (torch.cuda.current_stream().cuda_stream): the binding then needs
+// no c10/cuda header and compiles against any torch build's headers, CPU wheels included.
+
+torch::Tensor fftconv_fwd(torch::Tensor u, torch::Tensor kf, torch::Tensor D, std::optional<torch::Tensor> v,
+                          std::optional<torch::Tensor> q, int64_t n, int64_t stream_ptr) {
   TORCH_CHECK(u.is_cuda() && u.dim() == 3 && u.scalar_type() == torch::kFloat32 && u.is_contiguous(),
               "u must be a contiguous float32 CUDA tensor (B, H, L)");
   const int64_t B = u.size(0), H = u.size(1), L = u.size(2);
@@ -130,7 +135,7 @@ torch::Tensor fftconv_fwd(torch::Tensor u, torch::Tensor kf, torch::Tensor D, c1
     qp = q->data_ptr<float>();
   }
   auto y = torch::empty_like(u);
-  auto stream = c10::cuda::getCurrentCUDAStream(u.device().index()).stream();
+  auto stream = reinterpret_cast<cudaStream_t>(static_cast<intptr_t>(stream_ptr));
   cudaError_t err = h3fc::launch_fftconv_fwd(u.data_ptr<float>(), reinterpret_cast<const float2*>(kf.data_ptr<float>()),
                                              D.data_ptr<float>(), vp, qp, y.data_ptr<float>(), B * H, (int)H, (int)L,
                                              (int)n, stream);
@@ -141,6 +146,6 @@ torch::Tensor fftconv_fwd(torch::Tensor u, torch::Tensor kf, torch::Tensor D, c1
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("fftconv_fwd", &fftconv_fwd, "Fused FFT conv forward: q * (IFFT(FFT(u v) Kf)[:L] + D u v)",
         py::arg("u"), py::arg("kf"), py::arg("D"), py::arg("v") = py::none(), py::arg("q") = py::none(),
-        py::arg("n"));
+        py::arg("n"), py::arg("stream") = 0);
 }
 #endif

@@ -164,3 +164,73 @@ def test_loss_on_last_rejected_for_lm(tmp_path, capsys):
         cli.train_main, ["--corpus", str(tmp_path / "x.txt"), "--loss-on", "last", "--out", str(tmp_path / "r")], capsys
     )
     assert code == 2 and "--loss-on" in err
+
+
+class _Killed(RuntimeError):
+    pass
+
+
+def _tiny_cfg(task, out, max_steps, warmup_steps):
+    from h3_flashconv.train import TrainConfig
+
+    kw = dict(task=task, model="hybrid", d_model=16, d_state=8, n_head=2, batch_size=4, eval_every=2, ckpt_every=2)
+    if task == "lm":
+        kw.update(corpus=require_shared_data("tinyshakespeare") / "input.txt", block_size=32, eval_batches=2)
+    else:
+        kw.update(n_train=64, n_test=8)
+    return TrainConfig(**kw, max_steps=max_steps, warmup_steps=warmup_steps, out=out, quiet=True)
+
+
+def _weights(run):
+    import torch
+
+    from orals23_shared.checkpoint import latest
+
+    return torch.load(latest(run / "checkpoints", ".ckpt"), weights_only=False)["state_dict"]
+
+
+@pytest.mark.parametrize(
+    ("task", "mode"),
+    [("lm", "killed"), ("induction_head", "extended")],
+)
+def test_two_plus_two_resumed_steps_equal_four_straight(tmp_path, task, mode):
+    """2 + 2 resumed steps give the weights of 4 straight steps (to 1e-6), and the resumed process trains only
+    the 2 missing steps (a fresh restart, which also ends at the straight weights, fails that count).
+
+    ``killed``: a 4-step run (cosine after 1 warm-up step) dies after its step-2 checkpoint, then ``--resume``.
+    ``extended``: a finished 2-step run is resumed with ``--max-steps 4`` (inside the warm-up: same schedule).
+    Dropout is on (embed 0.1) and the data is shuffled (synthetic) or random windows (LM)."""
+    import dataclasses
+
+    import lightning as L
+    import torch
+
+    from h3_flashconv.train import fit
+
+    warmup = 1 if mode == "killed" else 10
+
+    class Kill(L.Callback):
+        def on_train_batch_start(self, trainer, *args):
+            if trainer.global_step == 2:
+                raise _Killed
+
+    class Count(L.Callback):
+        n = 0
+
+        def on_train_batch_end(self, *args):
+            Count.n += 1
+
+    straight = _tiny_cfg(task, tmp_path / "straight", 4, warmup)
+    assert fit(straight)["steps"] == 4
+    resumed = dataclasses.replace(straight, out=tmp_path / "resumed")
+    if mode == "killed":
+        with pytest.raises(_Killed):
+            fit(resumed, callbacks=[Kill()])
+    else:
+        assert fit(dataclasses.replace(resumed, max_steps=2))["steps"] == 2
+    assert fit(dataclasses.replace(resumed, resume=True), callbacks=[Count()])["steps"] == 4
+    assert Count.n == 2
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=0, atol=1e-6, msg=k)

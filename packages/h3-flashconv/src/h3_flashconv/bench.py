@@ -5,7 +5,8 @@ Side by side in one run, median of ``--repeats`` timings after ``--warmup`` runs
 
 * sequence mixing for L = 256 .. 8192 (and 16K / 64K): direct O(L^2) causal conv (``conv1d``), ``torch.fft`` conv
   (``fftconv_ref``), block-FFT conv (two DFT-matmul stages), state passing (``DiagSSM.forward_chunked``, chunk
-  ``--chunk``, kernel generation included, against the one-shot ``DiagSSM.forward``), causal attention
+  ``--chunk``, kernel generation included, against the one-shot ``DiagSSM.forward`` whose kernel comes from
+  chunked powers, and the same with the direct Vandermonde kernel ``ssm_direct_vandermonde``), causal attention
   (``scaled_dot_product_attention``), and the fused CUDA kernel on a CUDA machine; ratios to the FFT conv.
 * generation: tokens/s of an H3 LM (recurrent state, O(1) per token) vs a Transformer LM (KV cache) for prompt
   lengths 128 .. 4096; the prompt is read in convolution mode / one attention pass and is not timed.
@@ -99,7 +100,8 @@ def _mixing_rows(
             ops["direct"] = lambda u=u, k=k: direct_causal_conv(u, k)
         ops["block_fft"] = lambda u=u, k=k: block_fft_conv(u, k)
         if not long:  # one-shot Vandermonde at 64K would need GBs: that is what state passing avoids
-            ops["ssm_one_shot"] = lambda u=u: ssm(u)
+            ops["ssm_one_shot"] = lambda u=u: ssm(u)  # kernel from chunked powers + FFT conv
+            ops["ssm_direct_vandermonde"] = lambda u=u, L=L: fftconv_ref(u, ssm.kernel_direct(L))  # the old path
         if cfg.chunk < L:
             ops["ssm_state_passing"] = lambda u=u: ssm.forward_chunked(u, cfg.chunk)
         if dev.type == "cuda" and L <= 8192:

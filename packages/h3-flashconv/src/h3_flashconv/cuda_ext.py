@@ -74,7 +74,8 @@ class _FusedFFTConv(torch.autograd.Function):
         v3 = v.reshape(u3.shape).float().contiguous() if v is not None else None
         q3 = q.reshape(u3.shape).float().contiguous() if q is not None else None
         Dv = D.float().contiguous() if D is not None else torch.zeros(shape[-2], device=u.device)
-        y = ext.fftconv_fwd(u3, torch.view_as_real(k_f).contiguous(), Dv, v3, q3, n)
+        stream = torch.cuda.current_stream(u.device).cuda_stream
+        y = ext.fftconv_fwd(u3, torch.view_as_real(k_f).contiguous(), Dv, v3, q3, n, stream)
         ctx.save_for_backward(u, k, D, v, q)
         return y.reshape(shape).to(u.dtype)
 

@@ -97,15 +97,42 @@ class DiagSSM(_StatePassing):
         return dA, dB, torch.view_as_complex(self.C)
 
     @staticmethod
-    def _powers(dA: torch.Tensor, L: int, start: int = 0) -> torch.Tensor:
-        """``dA^l`` for ``l = start .. start+L-1`` as a Vandermonde matrix (H, N/2, L)."""
+    def _powers_direct(dA: torch.Tensor, L: int, start: int = 0) -> torch.Tensor:
+        """``dA^l`` for ``l = start .. start+L-1`` as a Vandermonde matrix (H, N/2, L): L exponentials per mode
+        (the reference the chunked powers are tested against)."""
         exps = torch.arange(start, start + L, device=dA.device, dtype=dA.real.dtype)
         return torch.exp(torch.log(dA).unsqueeze(-1) * exps)
 
+    @staticmethod
+    def _chunk_factors(dA: torch.Tensor, L: int, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``dA^(start + c b)`` (H, N/2, L/b) and ``dA^j`` (H, N/2, b) with b ~ sqrt(L): their outer product is the
+        Vandermonde matrix, since exp(dtA (c b + j)) = exp(dtA c b) exp(dtA j); L/b + b exponentials per mode."""
+        b = max(1, math.isqrt(max(L - 1, 0)) + 1)
+        n_chunks = -(-L // b)
+        log_dA = torch.log(dA).unsqueeze(-1)
+        real = dA.real.dtype
+        outer = torch.exp(log_dA * (start + b * torch.arange(n_chunks, device=dA.device, dtype=real)))
+        inner = torch.exp(log_dA * torch.arange(b, device=dA.device, dtype=real))
+        return outer, inner
+
+    @classmethod
+    def _powers(cls, dA: torch.Tensor, L: int, start: int = 0) -> torch.Tensor:
+        """``dA^l`` for ``l = start .. start+L-1`` (H, N/2, L) from chunked powers (one multiply per entry)."""
+        outer, inner = cls._chunk_factors(dA, L, start)
+        return (outer.unsqueeze(-1) * inner.unsqueeze(-2)).flatten(-2)[..., :L]
+
     def kernel(self, L: int) -> torch.Tensor:
-        """``K_l = 2 Re sum_n C_n dB_n dA_n^l``, l = 0..L-1, shape (H, L)."""
+        """``K_l = 2 Re sum_n C_n dB_n dA_n^l``, l = 0..L-1, shape (H, L): with l = c b + j the sum over the modes is
+        a batched matmul ``(C dB dA^(c b))^T dA^j`` (H, L/b, b), never the (H, N/2, L) Vandermonde matrix."""
         dA, dB, C = self.discrete()
-        return 2 * torch.einsum("hn,hnl->hl", C * dB, self._powers(dA, L)).real
+        outer, inner = self._chunk_factors(dA, L)
+        k = torch.matmul(((C * dB).unsqueeze(-1) * outer).transpose(-1, -2), inner)  # (H, L/b, b)
+        return 2 * k.flatten(-2)[..., :L].real
+
+    def kernel_direct(self, L: int) -> torch.Tensor:
+        """The kernel from the direct Vandermonde matrix (reference; d N L exponentials)."""
+        dA, dB, C = self.discrete()
+        return 2 * torch.einsum("hn,hnl->hl", C * dB, self._powers_direct(dA, L)).real
 
     # -- convolution mode with an optional carried state --------------------------------------
     def forward(self, u: torch.Tensor, state: torch.Tensor | None = None, conv: ConvFn = _default_conv) -> torch.Tensor:

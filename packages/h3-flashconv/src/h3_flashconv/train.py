@@ -7,6 +7,9 @@ the S4 family). Linear warm-up then cosine decay to 0.1 lr, gradient clipping 1.
 
 Checkpoints are written atomically (``AtomicCheckpointIO`` -> ``orals23_shared.checkpoint.atomic_save``) as
 ``<out>/checkpoints/ckpt-<step>.ckpt``; ``resume=True`` continues from the newest one (weights, optimiser, step).
+A resumed run equals an uninterrupted one: the training batches come from ``resumable_loader`` (epoch order fixed
+by ``(seed, epoch)``, mid-epoch resume skips the batches already trained on), the LM's windows do not depend on
+``max_steps``, and the dropout generator is re-seeded from ``(seed, step, rank)`` before every step.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from h3_flashconv.data import (
 from h3_flashconv.model import LanguageModel, ModelConfig
 from orals23_shared.checkpoint import checkpoint_path, latest
 from orals23_shared.cli import UsageError
-from orals23_shared.lightning import AtomicCheckpointIO
+from orals23_shared.lightning import AtomicCheckpointIO, resumable_loader
 from orals23_shared.runfolder import prepare_run_dir
 from orals23_shared.runs import RunLogger
 from orals23_shared.seed import seed_everything
@@ -159,6 +162,10 @@ class LitLM(L.LightningModule):
             logits, y = logits[:, -1:], y[:, -1:]
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """Dropout masks depend on (seed, step, rank) only, so a resumed run draws the masks of an uninterrupted one."""
+        torch.manual_seed((self.tcfg.seed * 1_000_003 + self.global_step) * 1009 + self.global_rank)
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self.training_loss(*batch)
         self.log("train_loss", loss, prog_bar=True)
@@ -207,27 +214,36 @@ class LitLM(L.LightningModule):
         checkpoint["h3_tokenizer"] = self.tokenizer_state
 
 
-def _loaders(cfg: TrainConfig) -> tuple[DataLoader, DataLoader, int, dict | None]:
+def _loaders(cfg: TrainConfig) -> tuple[DataLoader, DataLoader, L.Callback, int, dict | None]:
+    """Train loader (resumable mid-epoch), validation loader, the loader's resume callback, vocabulary, tokenizer."""
     if cfg.task == "lm":
         text = load_corpus(cfg.corpus)  # type: ignore[arg-type]
         tok = make_tokenizer(cfg.tokenizer, text)
         train, val = split_corpus(tok.encode(text), 0.1, cfg.block_size)
-        train_ds = LMWindows(train, cfg.block_size, cfg.batch_size * cfg.max_steps, seed=cfg.seed)
+        # one epoch = as many random windows as the training text holds blocks (independent of max_steps)
+        n_windows = max(cfg.batch_size, len(train) // cfg.block_size)
+        train_ds = LMWindows(train, cfg.block_size, n_windows, seed=cfg.seed)
         val_ds = LMWindows(val, cfg.block_size, cfg.batch_size * cfg.eval_batches, random=False)
-        return (
-            DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=False),
-            DataLoader(val_ds, batch_size=cfg.batch_size),
-            tok.vocab_size,
-            tok.state(),
-        )
+        train_dl, resume_cb = resumable_loader(train_ds, cfg.batch_size, seed=cfg.seed, drop_last=True)
+        return train_dl, DataLoader(val_ds, batch_size=cfg.batch_size), resume_cb, tok.vocab_size, tok.state()
     task = make_synthetic(cfg.task, cfg.n_train, cfg.n_test, cfg.seed)
     tr, te = torch.from_numpy(task.train), torch.from_numpy(task.test)
-    return (
-        DataLoader(TensorDataset(tr[:, :-1], tr[:, 1:]), batch_size=cfg.batch_size, shuffle=True, drop_last=True),
-        DataLoader(TensorDataset(te[:, :-1], te[:, 1:]), batch_size=256),
-        task.vocab_size,
-        None,
+    train_dl, resume_cb = resumable_loader(
+        TensorDataset(tr[:, :-1], tr[:, 1:]), cfg.batch_size, seed=cfg.seed, drop_last=True
     )
+    return train_dl, DataLoader(TensorDataset(te[:, :-1], te[:, 1:]), batch_size=256), resume_cb, task.vocab_size, None
+
+
+class _FinalCheckpoint(L.Callback):
+    """The last step's checkpoint, written inside the epoch like the periodic ones (one written after ``fit``
+    records the epoch as finished, and a run extended with ``--resume --max-steps`` would restart the epoch)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step >= trainer.max_steps:
+            trainer.save_checkpoint(checkpoint_path(self.folder, trainer.global_step, ".ckpt"))
 
 
 def _accelerator(device: str) -> str:
@@ -240,12 +256,14 @@ def _accelerator(device: str) -> str:
     return device
 
 
-def fit(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any]:
-    """Train one model; returns the final evaluation (``val_loss``, ``val_last_acc``), parameters and time."""
+def fit(cfg: TrainConfig, run_dir: Path | None = None, callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
+    """Train one model; returns the final evaluation (``val_loss``, ``val_last_acc``), parameters and time.
+
+    ``callbacks`` are added to the trainer's (the resume test uses one to kill a run mid-way)."""
     t0 = time.time()
     set_threads(cfg.threads)
     seed_everything(cfg.seed)
-    train_dl, val_dl, vocab, tok_state = _loaders(cfg)
+    train_dl, val_dl, resume_cb, vocab, tok_state = _loaders(cfg)
     mcfg = model_config(cfg, vocab)
     out = Path(cfg.out if run_dir is None else run_dir)
     if _is_worker():  # a DDP child: rank 0 prepared the folder
@@ -272,12 +290,16 @@ def fit(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any]:
         check_val_every_n_epoch=None,
         num_sanity_val_steps=0,
         gradient_clip_val=cfg.grad_clip,
+        use_distributed_sampler=False,  # the resumable sampler takes this rank's share itself
         logger=False,
         enable_progress_bar=not cfg.quiet and sys.stderr.isatty(),
         enable_model_summary=False,
         plugins=[AtomicCheckpointIO()],
         default_root_dir=str(run),
         callbacks=[
+            resume_cb,
+            _FinalCheckpoint(ckpt_dir),
+            *(callbacks or []),
             ModelCheckpoint(
                 dirpath=ckpt_dir,
                 filename="ckpt-{step:08d}",
@@ -285,14 +307,13 @@ def fit(cfg: TrainConfig, run_dir: Path | None = None) -> dict[str, Any]:
                 every_n_train_steps=cfg.ckpt_every,
                 save_top_k=1,
                 monitor=None,
-            )
+            ),
         ],
     )
     with RunLogger(run, quiet=cfg.quiet, resume_step=resume_step) as log:
         lit.run_logger = log
         trainer.fit(lit, train_dl, val_dl, ckpt_path=str(resume_from) if resume_from else None)
         final = trainer.validate(lit, val_dl, verbose=False)[0] if trainer.global_step else {}
-        trainer.save_checkpoint(checkpoint_path(ckpt_dir, trainer.global_step, ".ckpt"))
         lit.run_logger = None
         result = {
             "val_loss": final.get("val_loss"),

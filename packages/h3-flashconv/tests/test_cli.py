@@ -234,3 +234,15 @@ def test_two_plus_two_resumed_steps_equal_four_straight(tmp_path, task, mode):
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=0, atol=1e-6, msg=k)
+
+
+def test_bench_rows_carry_median_min_max_and_the_load(tmp_path):
+    argv = ["--lengths", "64", "--long-lengths", "128", "--channels", "64", "--chunk", "64", "--gen-prompts", "8"]
+    argv += ["--gen-tokens", "2", "--gen-d-model", "64", "--gen-layers", "1", "--gen-batch", "1", "--warmup", "0"]
+    assert bench.main([*argv, "--threads", "1", "--quiet", "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "bench.json").read_text())
+    row = record["mixing"][0]
+    assert row["L"] == 64 and row["fft_ms_min"] <= row["fft_ms"] <= row["fft_ms_max"]
+    assert "ssm_direct_vandermonde/fft" in row and record["load_before"]["cores"] >= 1
+    low, high = record["generation"][0]["h3_tok_s_min_max"]
+    assert low <= record["generation"][0]["h3_tok_s"] <= high

@@ -1,6 +1,6 @@
 """``h3-flashconv-bench``: FlashConv-style sequence mixing vs attention, and generation speed (H3 paper, Section 4, 5.3).
 
-Side by side in one run, median of ``--repeats`` timings after ``--warmup`` runs (``time.perf_counter``), same
+Side by side in one run, median (min, max) of ``--repeats`` (>= 5) timings after ``--warmup`` runs (``orals23_shared.bench``), same
 ``B * d`` for every op:
 
 * sequence mixing for L = 256 .. 8192 (and 16K / 64K): direct O(L^2) causal conv (``conv1d``), ``torch.fft`` conv
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,9 +27,11 @@ import torch.nn.functional as F
 from h3_flashconv.fftconv import block_fft_conv, direct_causal_conv, fftconv_ref
 from h3_flashconv.model import LanguageModel, ModelConfig
 from h3_flashconv.ssm import DiagSSM
+from orals23_shared.bench import MIN_REPEATS, Timing, default_bench_dir, load_snapshot, time_call
 from orals23_shared.checkpoint import atomic_write_bytes, atomic_write_json
 from orals23_shared.cli import UsageError, add_dataclass_args, config_from_args, run_cli
 from orals23_shared.runs import environment_info
+from orals23_shared.threads import set_threads
 
 __all__ = ["BenchConfig", "main", "entry", "time_fn"]
 
@@ -46,7 +47,7 @@ class BenchConfig:
     chunk: int = field(default=4096, metadata={"help": "state-passing chunk size"})
     direct_max_len: int = field(default=4096, metadata={"help": "longest L for the O(L^2) direct conv"})
     attn_max_len: int = field(default=16384, metadata={"help": "longest L for attention"})
-    repeats: int = field(default=5, metadata={"help": "timed runs (median)"})
+    repeats: int = field(default=5, metadata={"help": "timed runs, >= 5 (median, min and max reported)"})
     warmup: int = field(default=2, metadata={"help": "untimed warm-up runs"})
     gen_prompts: tuple[int, ...] = field(
         default=(128, 512, 1024, 2048, 4096), metadata={"help": "generation prompt lengths"}
@@ -55,33 +56,26 @@ class BenchConfig:
     gen_batch: int = field(default=8, metadata={"help": "generation batch"})
     gen_d_model: int = field(default=256, metadata={"help": "generation model width"})
     gen_layers: int = field(default=4, metadata={"help": "generation model depth"})
-    threads: int = field(default=2, metadata={"help": "torch CPU threads"})
+    threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS, else the usable cores)"})
     device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
     seed: int = field(default=0, metadata={"help": "random seed"})
-    out: Path = field(default=Path("bench/h3-flashconv"), metadata={"help": "folder for bench.json and bench.md"})
+    out: Path = field(
+        default=default_bench_dir("h3-flashconv"), metadata={"help": "folder for bench.json and bench.md"}
+    )
     quick: bool = field(default=False, metadata={"help": "small sizes (a smoke run)"})
     quiet: bool = field(default=False, metadata={"help": "no per-row printing"})
 
     def __post_init__(self) -> None:
-        if self.repeats < 1 or self.warmup < 0 or self.channels < 64 or self.channels % 64:
-            raise UsageError("--repeats >= 1, --warmup >= 0 and --channels a multiple of 64 are required")
+        if self.repeats < 5 or self.warmup < 0 or self.channels < 64 or self.channels % 64:
+            raise UsageError("--repeats >= 5, --warmup >= 0 and --channels a multiple of 64 are required")
         bad = [n for n in (*self.lengths, *self.long_lengths, *self.gen_prompts) if n < 2]
         if bad:
             raise UsageError(f"lengths must be >= 2, got {bad}")
 
 
-def time_fn(fn: Callable[[], object], repeats: int, warmup: int, sync: Callable[[], None] = lambda: None) -> float:
-    """Median wall time in seconds of ``fn()`` after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def time_fn(fn: Callable[[], object], repeats: int, warmup: int, sync: Callable[[], None] = lambda: None) -> Timing:
+    """Median (min, max) seconds of ``fn()`` over ``repeats`` (>= 5) runs after ``warmup``: ``orals23_shared.bench``."""
+    return time_call(fn, repeats=max(MIN_REPEATS, repeats), warmup=warmup, sync=sync)
 
 
 def _mixing_rows(
@@ -112,10 +106,13 @@ def _mixing_rows(
             q = torch.randn(B, heads, L, 64, device=dev)
             ops["attention"] = lambda q=q: F.scaled_dot_product_attention(q, q, q, is_causal=True)
         with torch.no_grad():
-            times = {name: time_fn(fn, cfg.repeats, cfg.warmup, sync) for name, fn in ops.items()}
+            timings = {name: time_fn(fn, cfg.repeats, cfg.warmup, sync) for name, fn in ops.items()}
+        times = {name: t.median for name, t in timings.items()}
         row = {
             "L": L,
             **{f"{k}_ms": round(v * 1e3, 3) for k, v in times.items()},
+            **{f"{k}_ms_min": round(t.min * 1e3, 3) for k, t in timings.items()},
+            **{f"{k}_ms_max": round(t.max * 1e3, 3) for k, t in timings.items()},
             **{f"{k}/fft": round(v / times["fft"], 2) for k, v in times.items() if k != "fft"},
         }
         rows.append(row)
@@ -152,8 +149,13 @@ def _gen_rows(cfg: BenchConfig, dev: torch.device, sync: Callable[[], None], log
                     for _ in range(cfg.gen_tokens):
                         logits, cache = lm.step(tok, cache)
 
-                secs = time_fn(run, max(1, cfg.repeats // 2), 1, sync)
+                t = time_fn(run, cfg.repeats, 1, sync)
+            secs = t.median
             row[f"{kind}_tok_s"] = round(cfg.gen_batch * cfg.gen_tokens / secs, 1)
+            row[f"{kind}_tok_s_min_max"] = [
+                round(cfg.gen_batch * cfg.gen_tokens / t.max, 1),
+                round(cfg.gen_batch * cfg.gen_tokens / t.min, 1),
+            ]
             row[f"{kind}_ms_per_step"] = round(secs / cfg.gen_tokens * 1e3, 3)
         row["h3/transformer_speedup"] = round(row["h3_tok_s"] / row["transformer_tok_s"], 2)
         rows.append(row)
@@ -184,12 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = config_from_args(parser, BenchConfig, argv)
     if cfg.quick:
         cfg.lengths, cfg.long_lengths, cfg.gen_prompts = (256, 1024), (8192,), (128, 512)
-        cfg.repeats, cfg.warmup, cfg.gen_tokens, cfg.chunk = 3, 1, 8, 2048
+        cfg.repeats, cfg.warmup, cfg.gen_tokens, cfg.chunk = 5, 1, 8, 2048
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {cfg.device} asked for but CUDA is not available")
     dev = torch.device(cfg.device)
-    if dev.type == "cpu":
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
+    load_before = load_snapshot()
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.manual_seed(cfg.seed)
     log = (lambda s: None) if cfg.quiet else print
@@ -203,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "generation": gen,
         "env": env,
         "seconds": round(time.time() - t0, 1),
+        "threads": torch.get_num_threads(),
+        "load_before": load_before,
+        "load_after": load_snapshot(),
         "device": torch.cuda.get_device_name() if dev.type == "cuda" else env["processor"] or env["machine"],
     }
     out = Path(cfg.out)

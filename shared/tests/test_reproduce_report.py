@@ -108,14 +108,14 @@ def test_report_names_each_package_commit_and_the_load(tmp_path):
     for pkg in ("elph", "circe"):
         write_summary(reports / pkg, pkg, [Claim("c", 1.0, 1.0, "reproduced")], 5.0)
     packages = {
-        "elph": {"seconds": 14.0, "exit": 0, "commit": "aaa111", "load_1m": 3.5},
+        "elph": {"seconds": 14.0, "cpu_seconds": 12.5, "exit": 0, "commit": "aaa111", "load_1m": 3.5},
         "circe": {"seconds": 3.0, "exit": 0, "commit": "bbb222"},
     }
     (reports / "run.json").write_text(json.dumps({"commit": "bbb222", "packages": packages}))
     text = render_report(reports, reports / "REPORT.md", expected=["elph", "circe"])
     assert "reproduced at different commits" in text
     assert "Commit `aaa111`." in text and "Commit `bbb222`." in text
-    assert "| 14 s (load 3.5) |" in text and "| 3 s |" in text
+    assert "| 14 s (load 3.5) | 12 s |" in text and "| 3 s | – |" in text
     packages["elph"]["commit"] = "bbb222"
     (reports / "run.json").write_text(json.dumps({"commit": "bbb222", "packages": packages}))
     assert "different commits" not in render_report(reports, reports / "REPORT.md", expected=["elph", "circe"])

@@ -115,8 +115,8 @@ def render_report(
     order = [p["package"] for p in papers] or sorted(set(summaries) | set(expected) | set(ran))
     extra = sorted((set(summaries) | set(expected) | set(ran)) - set(order))
     titles = {p["package"]: p.get("title", "") for p in papers}
-    head = "| paper | package | verdict | reproduced | partly | not | not run | wall time |"
-    lines += [head, "|---|---|---|---|---|---|---|---|"]
+    head = "| paper | package | verdict | reproduced | partly | not | not run | wall time | CPU time |"
+    lines += [head, "|---|---|---|---|---|---|---|---|---|"]
     for pkg in [*order, *extra]:
         title = _fmt(titles.get(pkg, ""))
         if pkg in summaries:
@@ -127,18 +127,19 @@ def render_report(
             link = f"[{pkg}](#{pkg})"
             lines.append(
                 f"| {title} | {link} | **{data['verdict']}** | {n['reproduced']} | {n['partly']} | {n['not']} | "
-                f"{n[NOT_RUN]} | {_minutes(wall)}{f' (load {load:g})' if load is not None else ''} |"
+                f"{n[NOT_RUN]} | {_minutes(wall)}{f' (load {load:g})' if load is not None else ''} | "
+                f"{_minutes(ran.get(pkg, {}).get('cpu_seconds'))} |"
             )
         elif pkg in ran:
             info = ran[pkg]
             lines.append(
                 f"| {title} | {pkg} | **failed** (exit {info.get('exit')}, no summary) | – | – | – | – | "
-                f"{_minutes(info.get('seconds'))} |"
+                f"{_minutes(info.get('seconds'))} | {_minutes(info.get('cpu_seconds'))} |"
             )
         elif pkg in expected:
-            lines.append(f"| {title} | {pkg} | **missing** (no summary) | – | – | – | – | – |")
+            lines.append(f"| {title} | {pkg} | **missing** (no summary) | – | – | – | – | – | – |")
         else:
-            lines.append(f"| {title} | {pkg} | not built yet | – | – | – | – | – |")
+            lines.append(f"| {title} | {pkg} | not built yet | – | – | – | – | – | – |")
     totals = verdict_counts([c for _, d in summaries.values() for c in d["claims"]])
     lines += [
         "",

@@ -1,17 +1,20 @@
 """Run folders never mix two runs; a resumed RunLogger keeps every record; threads; the bench protocol."""
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from orals23_shared import bench
-from orals23_shared.cli import UsageError, run_cli
-from orals23_shared.runfolder import config_differences, prepare_run_dir
+from orals23_shared.cli import RunFields, UsageError, add_dataclass_args, config_from_args, run_cli
+from orals23_shared.runfolder import config_differences, is_worker_process, jsonable, prepare_run_dir
 from orals23_shared.runs import RunLogger, read_metrics
 from orals23_shared.threads import ENV_VAR, default_threads, set_threads, usable_cores
 
@@ -176,3 +179,43 @@ def test_markers_registered_once_and_deselected_by_default(tmp_path):
     assert "1 passed, 2 deselected" in default.stdout, default.stdout
     slow = subprocess.run([*run, "-m", "slow"], capture_output=True, text=True, cwd=tmp_path)
     assert "1 passed, 2 deselected" in slow.stdout and slow.returncode == 0
+
+
+@dataclass
+class _Cfg(RunFields):
+    out: Path = field(default=Path("runs/x"), metadata={"help": "run folder"})
+    lr: float = field(default=0.1, metadata={"help": "step size"})
+    dims: tuple[int, ...] = field(default=(2, 3), metadata={"help": "widths"})
+
+
+def test_run_fields_are_inherited_as_flags_and_checked(tmp_path):
+    parser = argparse.ArgumentParser()
+    add_dataclass_args(parser, _Cfg)
+    cfg = config_from_args(parser, _Cfg, ["--lr", "0.5", "--devices", "0", "--out", str(tmp_path / "r")])
+    assert cfg.lr == 0.5 and cfg.out == tmp_path / "r" and cfg.seed == 0
+    assert cfg.run_problems() == ["--devices and --num-nodes must be >= 1"]
+    assert _Cfg().run_problems() == [] and _Cfg().out == Path("runs/x")
+
+
+def test_jsonable_and_prepare_run_dir_take_a_dataclass(tmp_path):
+    cfg = _Cfg(out=tmp_path / "r")
+    assert jsonable(cfg)["dims"] == [2, 3] and jsonable(cfg)["out"] == str(tmp_path / "r")
+    run, resumed = prepare_run_dir(cfg.out, cfg)
+    assert not resumed and json.loads((run / "config.json").read_text())["dims"] == [2, 3]
+    run, resumed = prepare_run_dir(cfg.out, _Cfg(out=tmp_path / "r", quiet=True), resume=True)
+    assert resumed
+    with pytest.raises(UsageError, match="lr"):
+        prepare_run_dir(cfg.out, _Cfg(out=tmp_path / "r", lr=1.0), resume=True)
+
+
+@pytest.mark.parametrize(
+    ("env", "worker"),
+    [({}, False), ({"LOCAL_RANK": "0", "RANK": "0"}, False), ({"LOCAL_RANK": "1"}, True), ({"NODE_RANK": "2"}, True),
+     ({"RANK": "3"}, True), ({"SLURM_PROCID": "1"}, True), ({"RANK": ""}, False)],
+)  # fmt: skip
+def test_is_worker_process(monkeypatch, env, worker):
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert is_worker_process() is worker

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-__all__ = ["UsageError", "add_dataclass_args", "config_from_args", "run_cli", "check"]
+__all__ = ["RunFields", "UsageError", "add_dataclass_args", "config_from_args", "run_cli", "check"]
 
 C = TypeVar("C")
 
@@ -46,6 +46,46 @@ def check(condition: bool, message: str) -> None:
     """Raise ``UsageError(message)`` unless ``condition``."""
     if not condition:
         raise UsageError(message)
+
+
+@dataclasses.dataclass
+class RunFields:
+    """The run-control fields every training config shares: where the run goes, its seed, its devices.
+
+    Inherit it and redeclare ``out`` with the package's default folder::
+
+        @dataclass
+        class TrainConfig(RunFields):
+            out: Path = field(default=Path("runs/elph"), metadata={"help": "run folder"})
+            lr: float = ...
+
+    None of these fields changes the model except ``seed`` (see ``runfolder.FREE_FIELDS``). The device
+    fields are Lightning's (``accelerator``, ``devices``, ``num_nodes``, ``strategy``).
+    """
+
+    out: Path = dataclasses.field(default=Path("runs/run"), metadata={"help": "run folder"})
+    resume: bool = dataclasses.field(
+        default=False, metadata={"help": "continue the run in --out from its newest checkpoint"}
+    )
+    overwrite: bool = dataclasses.field(default=False, metadata={"help": "replace the run in --out"})
+    seed: int = dataclasses.field(default=0, metadata={"help": "random seed"})
+    device: str = dataclasses.field(default="cpu", metadata={"help": "Lightning accelerator: cpu | gpu | auto"})
+    devices: int = dataclasses.field(default=1, metadata={"help": "devices (processes) per node"})
+    num_nodes: int = dataclasses.field(default=1, metadata={"help": "nodes"})
+    strategy: str = dataclasses.field(default="auto", metadata={"help": "Lightning strategy, e.g. ddp"})
+    threads: int = dataclasses.field(
+        default=0, metadata={"help": "CPU threads (0 = $ORALS23_THREADS or the usable cores)"}
+    )
+    quiet: bool = dataclasses.field(default=False, metadata={"help": "no progress bar"})
+
+    def run_problems(self) -> list[str]:
+        """One message per bad run-control field (empty when all are valid)."""
+        checks = [
+            (self.devices >= 1 and self.num_nodes >= 1, "--devices and --num-nodes must be >= 1"),
+            (self.threads >= 0, "--threads must be >= 0"),
+            (not (self.resume and self.overwrite), "--resume and --overwrite exclude each other"),
+        ]
+        return [msg for ok, msg in checks if not ok]
 
 
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ from orals23_shared.checkpoint import _json_default, atomic_write_json
 from orals23_shared.cli import UsageError
 from orals23_shared.runs import environment_info
 
-__all__ = ["FREE_FIELDS", "config_differences", "holds_run", "prepare_run_dir"]
+__all__ = ["FREE_FIELDS", "config_differences", "holds_run", "is_worker_process", "jsonable", "prepare_run_dir"]
 
 #: Config fields that may differ between a run and its resumption (they do not change the model).
 FREE_FIELDS: frozenset[str] = frozenset(
@@ -61,15 +62,30 @@ def holds_run(folder: str | os.PathLike) -> bool:
     return (Path(folder) / "config.json").is_file()
 
 
-def _normalise(config: dict[str, Any]) -> dict[str, Any]:
-    """The config as JSON would store it (tuples as lists, paths as strings)."""
+def jsonable(config: Any) -> Any:
+    """A config (dict or dataclass) as JSON would store it: tuples as lists, paths as strings.
+
+    Use it for a config that goes anywhere JSON-like (a checkpoint's ``hyper_parameters``, a log record).
+    """
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
     return json.loads(json.dumps(config, default=_json_default))
+
+
+def is_worker_process() -> bool:
+    """A distributed child process (DDP, torchrun, SLURM) other than global rank 0.
+
+    Lightning relaunches the training command in each child with these variables set; only rank 0
+    prepares the run folder and logs.
+    """
+    names = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+    return any(int(os.environ.get(v, "0") or 0) > 0 for v in names)
 
 
 def config_differences(saved: dict[str, Any], given: dict[str, Any], free: Iterable[str] = FREE_FIELDS) -> list[str]:
     """``field (saved X, given Y)`` for every non-free field whose value differs."""
     free = set(free)
-    saved, given = _normalise(saved), _normalise(given)
+    saved, given = jsonable(saved), jsonable(given)
     out = []
     for key in sorted(set(saved) | set(given)):
         if key in free:
@@ -89,7 +105,10 @@ def prepare_run_dir(
     free: Iterable[str] = FREE_FIELDS,
     seed: int | None = None,
 ) -> tuple[Path, bool]:
-    """Apply the policy to ``out`` and return ``(run folder, resumed)``; bad requests raise ``UsageError``."""
+    """Apply the policy to ``out`` and return ``(run folder, resumed)``; bad requests raise ``UsageError``.
+
+    ``config`` is a dict or a config dataclass (stored through :func:`jsonable`).
+    """
     if resume and overwrite:
         raise UsageError("--resume and --overwrite exclude each other: continue the run or start it over")
     run = Path(out)
@@ -112,6 +131,6 @@ def prepare_run_dir(
     elif resume:
         print(f"orals23: nothing to resume in {run}; starting a new run", file=sys.stderr)
     run.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run / "config.json", config)
+    atomic_write_json(run / "config.json", jsonable(config))
     atomic_write_json(run / "env.json", environment_info(seed))
     return run, resumed

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from orals23_shared.checkpoint import atomic_write_json
-from orals23_shared.cli import UsageError, add_dataclass_args, config_from_args, run_cli
+from orals23_shared.cli import RunFields, UsageError, add_dataclass_args, config_from_args, run_cli
 from orals23_shared.runfolder import FREE_FIELDS
 
 __all__ = ["EvalConfig", "PretrainConfig", "TrainConfig", "eval_main", "pretrain_main", "train_main"]
@@ -27,7 +27,7 @@ _DATA_HELP = (
 
 
 @dataclass
-class _Common:
+class _Common(RunFields):
     data: str = field(default="digits-dominoes", metadata={"help": _DATA_HELP})
     correlation: float = field(default=0.9, metadata={"help": "digits-dominoes: fraction whose bar shows the label"})
     data_seed: int = field(default=0, metadata={"help": "digits-dominoes: the seed of the split (keep it equal "
@@ -37,15 +37,6 @@ class _Common:
     checkpoint_every: int = field(default=50, metadata={"help": "steps between atomic checkpoints"})
     log_every: int = field(default=10, metadata={"help": "steps between metric records"})
     out: Path = field(default=Path("runs/adaptation-sb"), metadata={"help": "run folder"})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its newest checkpoint"})
-    overwrite: bool = field(default=False, metadata={"help": "replace the run in --out"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
-    device: str = field(default="cpu", metadata={"help": "Lightning accelerator: cpu | gpu | auto"})
-    devices: int = field(default=1, metadata={"help": "devices (processes) per node"})
-    num_nodes: int = field(default=1, metadata={"help": "nodes"})
-    strategy: str = field(default="auto", metadata={"help": "Lightning strategy, e.g. ddp"})
-    threads: int = field(default=0, metadata={"help": "CPU threads (0 = $ORALS23_THREADS or the usable cores)"})
-    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def _check(self, extra: list[tuple[bool, str]]) -> None:
         checks = [

@@ -31,9 +31,9 @@ from gd_wl.graph import Graph
 from gd_wl.model import GraphModel, ModelConfig, ModelKind
 from gd_wl.tasks import TASKS, evaluate, heads_for, task_loss
 from orals23_shared.checkpoint import atomic_write_json, checkpoint_path, latest
-from orals23_shared.cli import UsageError
+from orals23_shared.cli import RunFields, UsageError
 from orals23_shared.lightning import atomic_checkpointing, quiet_lightning, resumable_loader
-from orals23_shared.runfolder import prepare_run_dir
+from orals23_shared.runfolder import is_worker_process, prepare_run_dir
 from orals23_shared.runs import RunLogger
 from orals23_shared.seed import seed_everything
 from orals23_shared.threads import set_threads
@@ -47,7 +47,7 @@ Task = Literal[
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(RunFields):
     """One ``gd-wl-train`` run."""
 
     data: Literal["synthetic", "zinc", "pyg"] = field(
@@ -85,15 +85,7 @@ class TrainConfig:
     checkpoint_every: int = field(default=100, metadata={"help": "steps between checkpoints"})
     keep_checkpoints: int = field(default=2, metadata={"help": "newest checkpoints kept"})
     out: Path = field(default=Path("runs/gd-wl"), metadata={"help": "run folder"})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its newest checkpoint"})
-    overwrite: bool = field(default=False, metadata={"help": "replace the run in --out"})
     seed: int = field(default=0, metadata={"help": "random seed (weights, batch order, synthetic training graphs)"})
-    device: str = field(default="cpu", metadata={"help": "Lightning accelerator: cpu | gpu | auto"})
-    devices: int = field(default=1, metadata={"help": "devices (processes) per node"})
-    num_nodes: int = field(default=1, metadata={"help": "machines"})
-    strategy: str = field(default="auto", metadata={"help": "Lightning strategy, e.g. ddp"})
-    threads: int = field(default=0, metadata={"help": "CPU threads (0 = $ORALS23_THREADS or the usable cores)"})
-    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def __post_init__(self) -> None:
         checks = [
@@ -290,11 +282,6 @@ class _FinalStepCheckpoint(L.Callback):
                 trainer.save_checkpoint(path)
 
 
-def _is_worker() -> bool:
-    """A DDP child process (Lightning relaunches the command with these set): the run folder is rank 0's."""
-    return int(os.environ.get("LOCAL_RANK", "0")) > 0 or int(os.environ.get("NODE_RANK", "0")) > 0
-
-
 def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -307,7 +294,7 @@ def train(cfg: TrainConfig, prepared: Prepared | None = None) -> dict[str, Any]:
     """Train (or resume) one run; returns the summary (validation and test metrics)."""
     quiet_lightning()
     set_threads(cfg.threads)
-    if _is_worker():
+    if is_worker_process():
         run, resumed = Path(cfg.out), cfg.resume
     else:
         run, resumed = prepare_run_dir(cfg.out, asdict(cfg), resume=cfg.resume, overwrite=cfg.overwrite, seed=cfg.seed)
@@ -326,11 +313,11 @@ def train(cfg: TrainConfig, prepared: Prepared | None = None) -> dict[str, Any]:
     plugin, ckpt_cb = atomic_checkpointing(
         ckpt_dir, every_n_train_steps=cfg.checkpoint_every, keep=cfg.keep_checkpoints
     )
-    if not _is_worker():
+    if not is_worker_process():
         atomic_write_json(run / "model.json", {"model": asdict(data.model_cfg), "heads": data.heads, "task": data.task})
     resume_step = (_ckpt_step(ckpt) if ckpt else -1) if resumed else None
     # DDP children must not touch metrics.jsonl: rewriting it on resume would orphan rank 0's open file
-    logger = nullcontext() if _is_worker() else RunLogger(run, quiet=cfg.quiet, resume_step=resume_step)
+    logger = nullcontext() if is_worker_process() else RunLogger(run, quiet=cfg.quiet, resume_step=resume_step)
     with logger as log:
         trainer = L.Trainer(
             max_epochs=cfg.epochs,

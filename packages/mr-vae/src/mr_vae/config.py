@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Literal
 
 from mr_vae.model import BetaRange
-from orals23_shared.cli import UsageError
+from orals23_shared.cli import RunFields, UsageError
 
 __all__ = ["TrainConfig"]
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(RunFields):
     """One training run (``mr-vae-train mr|beta``)."""
 
     mode: Literal["mr", "beta"] = field(default="mr", metadata={"help": "mr: MR-VAE; beta: plain beta-VAE"})
@@ -49,15 +49,7 @@ class TrainConfig:
     checkpoint_every: int = field(default=500, metadata={"help": "steps between atomic checkpoints"})
     log_every: int = field(default=50, metadata={"help": "steps between metrics.jsonl records"})
     out: Path = field(default=Path("runs/mr-vae"), metadata={"help": "run folder"})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its last checkpoint"})
-    overwrite: bool = field(default=False, metadata={"help": "replace the run in --out"})
     seed: int = field(default=0, metadata={"help": "random seed (weights, data split, betas, noise)"})
-    device: str = field(default="cpu", metadata={"help": "Lightning accelerator: cpu | gpu | auto"})
-    devices: int = field(default=1, metadata={"help": "devices per node (Lightning)"})
-    num_nodes: int = field(default=1, metadata={"help": "nodes (Lightning)"})
-    strategy: str = field(default="auto", metadata={"help": "Lightning strategy, e.g. ddp"})
-    threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS or the usable cores)"})
-    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)

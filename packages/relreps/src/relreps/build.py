@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from orals23_shared.cli import UsageError
+from orals23_shared.cli import RunFields, UsageError
 from relreps.anchors import read_anchor_ids, select_anchors
 from relreps.data import PLANETOID, SampleData, load_digits, load_embeddings, load_npz, load_planetoid
 from relreps.model import (
@@ -49,7 +49,7 @@ Dataset = Literal["digits", "npz", "embeddings", "cora", "citeseer", "pubmed"]
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(RunFields):
     """One training run (``relreps-train``)."""
 
     task: Literal["classify", "autoencode"] = field(default="classify", metadata={"help": "classify | autoencode"})
@@ -103,15 +103,7 @@ class TrainConfig:
     val_fraction: float = field(default=0.1, metadata={"help": "validation share"})
     checkpoint_every: int = field(default=100, metadata={"help": "optimiser steps between atomic checkpoints"})
     out: Path = field(default=Path("runs/relreps"), metadata={"help": "run folder"})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its newest checkpoint"})
-    overwrite: bool = field(default=False, metadata={"help": "replace the run in --out"})
     seed: int = field(default=0, metadata={"help": "model seed (initialisation, batch order, dropout)"})
-    device: str = field(default="cpu", metadata={"help": "Lightning accelerator: cpu | gpu | auto"})
-    devices: int = field(default=1, metadata={"help": "devices (processes) per node"})
-    num_nodes: int = field(default=1, metadata={"help": "nodes"})
-    strategy: str = field(default="auto", metadata={"help": "Lightning strategy, e.g. ddp"})
-    threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS or the usable cores)"})
-    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def __post_init__(self) -> None:
         graph = self.dataset in PLANETOID

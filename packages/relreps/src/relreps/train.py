@@ -31,7 +31,7 @@ from torch.utils.data import TensorDataset
 from orals23_shared.checkpoint import atomic_save, atomic_write_json, checkpoint_path, latest
 from orals23_shared.cli import UsageError
 from orals23_shared.lightning import atomic_checkpointing, quiet_lightning, resumable_loader
-from orals23_shared.runfolder import prepare_run_dir
+from orals23_shared.runfolder import is_worker_process, prepare_run_dir
 from orals23_shared.runs import RunLogger
 from orals23_shared.seed import seed_everything
 from orals23_shared.threads import set_threads
@@ -167,11 +167,6 @@ def _first(batch: list) -> Any:
     return batch[0]
 
 
-def _is_worker() -> bool:
-    """A DDP process other than global rank 0 (it neither prepares the run folder nor logs)."""
-    return any(int(os.environ.get(v, "0") or 0) > 0 for v in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
-
-
 def _step_of(ckpt: Path) -> int:
     m = re.match(r"ckpt-(\d+)", ckpt.name)
     return int(m.group(1)) if m else -1
@@ -232,7 +227,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     """Train one model into the run folder ``cfg.out`` (see the module docstring for resume)."""
     quiet_lightning()
     set_threads(cfg.threads)
-    worker = _is_worker()
+    worker = is_worker_process()
     if worker:
         run, resumed = Path(cfg.out), cfg.resume
     else:

@@ -30,7 +30,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from orals23_shared.checkpoint import atomic_write_json, latest
-from orals23_shared.cli import UsageError
+from orals23_shared.cli import RunFields, UsageError
 from orals23_shared.lightning import atomic_checkpointing, quiet_lightning, resumable_loader
 from orals23_shared.paths import shared_data_dir
 from orals23_shared.runfolder import FREE_FIELDS, prepare_run_dir
@@ -66,7 +66,7 @@ RESUME_FREE = (FREE_FIELDS - {"steps"}) | {"stop_after", "eval_ks", "val_tokens"
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(RunFields):
     """One training run (``smoe-dropout-train``)."""
 
     task: Literal["lm", "textcls", "digits"] = field(
@@ -110,15 +110,6 @@ class TrainConfig:
     checkpoint_every: int = field(default=100, metadata={"help": "steps between atomic checkpoints"})
     log_every: int = field(default=50, metadata={"help": "steps between training-loss records"})
     out: Path = field(default=Path("runs/smoe-dropout"), metadata={"help": "run folder"})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its newest checkpoint"})
-    overwrite: bool = field(default=False, metadata={"help": "replace the run in --out"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
-    device: str = field(default="cpu", metadata={"help": "Lightning accelerator: cpu | gpu | auto"})
-    devices: int = field(default=1, metadata={"help": "devices (processes) per node"})
-    num_nodes: int = field(default=1, metadata={"help": "nodes"})
-    strategy: str = field(default="auto", metadata={"help": "Lightning strategy, e.g. ddp"})
-    threads: int = field(default=0, metadata={"help": "CPU threads (0 = $ORALS23_THREADS or the usable cores)"})
-    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def __post_init__(self) -> None:
         checks = [

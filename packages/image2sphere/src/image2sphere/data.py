@@ -251,17 +251,17 @@ def _load_modelnet10_lmdb(folder: Path, limit: int | None) -> PoseData:
     from PIL import Image
     from scipy.spatial.transform import Rotation
 
+    quat_file = folder / "viewID2quat.pkl"
+    if not quat_file.is_file():
+        raise UsageError(f"ModelNet10-SO(3) folder {folder} has no viewID2quat.pkl")
+    if not (folder / "data.mdb").is_file():
+        raise UsageError(f"ModelNet10-SO(3) folder {folder} has no LMDB data.mdb")
     try:
         import lmdb
     except ImportError:
         raise UsageError(
             "reading the raw ModelNet10-SO(3) LMDB needs the lmdb package: pip install 'image2sphere[lmdb]'"
         ) from None
-    quat_file = folder / "viewID2quat.pkl"
-    if not quat_file.is_file():
-        raise UsageError(f"ModelNet10-SO(3) folder {folder} has no viewID2quat.pkl")
-    if not (folder / "data.mdb").is_file():
-        raise UsageError(f"ModelNet10-SO(3) folder {folder} has no LMDB data.mdb")
     try:
         with open(quat_file, "rb") as f:
             quats = pickle.load(f, encoding="latin1")

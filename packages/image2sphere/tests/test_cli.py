@@ -158,3 +158,14 @@ def test_three_channel_checkpoint_on_one_channel_renders_is_one_line(tmp_path, m
     assert _run(cli.eval_entry, argv, monkeypatch) == 2
     err = capsys.readouterr().err.strip()
     assert "expects 3-channel images" in err and "have 1" in err and len(err.splitlines()) == 1
+
+
+def test_reproduce_trains_one_model_per_shape(tmp_path):
+    """The quick reproduce trains each shape alone (joint training without a class label is what kept
+    the marked cube multi-modal, README), each in its own run folder, with the lr dropped at 2/3."""
+    configs = reproduce.quick_configs(tmp_path, 0, "cpu")
+    assert list(configs) == list(reproduce.EXPECTED_MODES)
+    for shape, cfg in configs.items():
+        assert cfg.shapes == (shape,) and cfg.out == tmp_path / shape
+        assert cfg.lr_step == round(2 * cfg.steps / 3)
+    assert len({cfg.out for cfg in configs.values()}) == 3

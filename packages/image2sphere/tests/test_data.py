@@ -51,6 +51,9 @@ def test_modelnet10_loader(tmp_path):
         load_modelnet10(tmp_path / "bad.npz")
     with pytest.raises(UsageError, match="not found"):
         load_modelnet10(tmp_path / "none.npz")
+    (tmp_path / "text.npz").write_text("hello\n")
+    with pytest.raises(UsageError, match="text.npz: not a ModelNet10-SO\\(3\\) npz"):
+        load_modelnet10(tmp_path / "text.npz")
 
 
 def test_non_orthonormal_labels_rejected():

@@ -16,6 +16,7 @@ import torch
 
 from image2sphere.data import PoseData, load_modelnet10, load_symsol, rendered_dataset
 from image2sphere.evaluate import evaluate
+from image2sphere.pascal import load_pascal3d
 from image2sphere.plots import plot_so3_distribution
 from image2sphere.render import make_shape
 from image2sphere.train import TrainConfig, load_model, train
@@ -30,11 +31,17 @@ class EvalConfig:
     checkpoint: Path = field(
         default=Path("runs/image2sphere"), metadata={"help": "checkpoint file or training run folder"}
     )
-    dataset: str = field(default="rendered", metadata={"help": "rendered, symsol or modelnet10"})
+    dataset: str = field(default="rendered", metadata={"help": "rendered, symsol, modelnet10 or pascal3d"})
     shapes: tuple[str, ...] = field(
         default=("cube",), metadata={"help": "shapes to evaluate (rendered or SYMSOL names)"}
     )
-    data_path: Path | None = field(default=None, metadata={"help": "SYMSOL root folder or ModelNet10-SO(3) test npz"})
+    data_path: Path | None = field(
+        default=None,
+        metadata={
+            "help": "SYMSOL root folder, ModelNet10-SO(3) test npz or test_20V.Rawjpg.lmdb folder, "
+            "or PASCAL3D+_release1.1 folder (its official test split)"
+        },
+    )
     n_test: int = field(default=200, metadata={"help": "test images per shape"})
     grid_rec: int | None = field(default=None, metadata={"help": "eval grid HEALPix level (none: the model's)"})
     batch_size: int = field(default=16, metadata={"help": "images per forward pass"})
@@ -48,7 +55,7 @@ class EvalConfig:
 def train_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="image2sphere-train",
-        description="Train Image2Sphere (I2S) on rendered shapes, SYMSOL or ModelNet10-SO(3).",
+        description="Train Image2Sphere (I2S) on rendered shapes, SYMSOL, ModelNet10-SO(3) or PASCAL3D+.",
     )
     add_dataclass_args(parser, TrainConfig)
     cfg = config_from_args(parser, TrainConfig, argv)
@@ -67,7 +74,9 @@ def _eval_data(cfg: EvalConfig, model_channels: int, image_size: int) -> dict[st
         return {s: load_symsol(cfg.data_path, "test", (s,), cfg.n_test, image_size) for s in cfg.shapes}
     if cfg.dataset == "modelnet10":
         return {"modelnet10": load_modelnet10(cfg.data_path, cfg.n_test)}
-    raise UsageError(f"unknown dataset {cfg.dataset!r}: use rendered, symsol or modelnet10")
+    if cfg.dataset == "pascal3d":
+        return {"pascal3d": load_pascal3d(cfg.data_path, "test", cfg.n_test, image_size)}
+    raise UsageError(f"unknown dataset {cfg.dataset!r}: use rendered, symsol, modelnet10 or pascal3d")
 
 
 def eval_main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,8 @@ __all__ = [
     "LOOKALIKES",
     "load_symsol",
     "load_modelnet10",
+    "MODELNET10_CLASSES",
+    "spread_indices",
     "SYMSOL_SHAPES",
 ]
 
@@ -104,6 +106,16 @@ def concat_pose_data(parts: list[PoseData], name: str = "train") -> PoseData:
     )
 
 
+def spread_indices(n: int, limit: int | None) -> np.ndarray:
+    """``limit`` indices spread evenly over ``range(n)`` (all when ``limit`` is None or >= n): a subset of
+    a file sorted by class keeps every class."""
+    if limit is None or limit >= n:
+        return np.arange(n)
+    if limit < 1:
+        raise UsageError(f"number of images must be >= 1, got {limit}")
+    return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
+
+
 def rendered_dataset(shape: str, n: int, size: int = 64, seed: int = 0) -> PoseData:
     """``n`` renders of ``shape`` at Haar-random poses (the sampled pose is the label)."""
     if n < 1:
@@ -168,26 +180,122 @@ def load_symsol(
     )
 
 
+MODELNET10_CLASSES = (
+    "bathtub",
+    "bed",
+    "chair",
+    "desk",
+    "dresser",
+    "monitor",
+    "night_stand",
+    "sofa",
+    "table",
+    "toilet",
+)
+
+
 def load_modelnet10(path: str | Path, limit: int | None = None) -> PoseData:
-    """ModelNet10-SO(3) npz as written by the official ``prepare_modelnet10.py``: ``imgs`` uint8
-    (N, H, W, 1), ``rots`` (N, 3, 3), ``cat_ids`` (N,). Grayscale is expanded to 3 channels and /255."""
+    """ModelNet10-SO(3) from either of its two forms (``limit`` images spread evenly over the file):
+
+    * the npz written by the official ``prepare_modelnet10.py``: ``imgs`` uint8 (N, H, W, 1), ``rots``
+      (N, 3, 3), ``cat_ids`` (N,);
+    * the released ``<split>.Rawjpg.lmdb`` folder (Liao et al. 2019): an LMDB of JPEG images keyed by view
+      name ``<class>_<view>`` and ``viewID2quat.pkl`` mapping each view name to its quaternion (w, x, y, z),
+      read in the pickle's order as the official converter does (needs the ``lmdb`` package).
+
+    Grayscale is expanded to 3 channels and divided by 255 (official ``ModelNet10Dataset``)."""
     path = Path(path)
+    if path.is_dir():
+        return _load_modelnet10_lmdb(path, limit)
     if not path.is_file():
         raise UsageError(f"ModelNet10-SO(3) file not found: {path}")
-    with np.load(path) as z:
+    try:
+        z = np.load(path)
+    except (ValueError, OSError, EOFError) as e:
+        raise UsageError(f"{path}: not a ModelNet10-SO(3) npz ({type(e).__name__})") from None
+    if not hasattr(z, "files"):
+        raise UsageError(f"{path}: not a ModelNet10-SO(3) npz (a single array, not imgs/rots/cat_ids)")
+    with z:
         missing = [k for k in ("imgs", "rots") if k not in z.files]
         if missing:
             raise UsageError(f"{path} is missing array(s) {', '.join(missing)}")
-        n = len(z["rots"]) if limit is None else limit
-        imgs = z["imgs"][:n]
-        rots = z["rots"][:n]
-        cats = z["cat_ids"][:n] if "cat_ids" in z.files else None
+        idx = spread_indices(len(z["rots"]), limit)
+        imgs = z["imgs"][idx]
+        rots = z["rots"][idx]
+        cats = z["cat_ids"][idx] if "cat_ids" in z.files else None
     if imgs.ndim == 3:
         imgs = imgs[..., None]
     if imgs.ndim != 4 or imgs.shape[-1] not in (1, 3):
         raise UsageError(f"{path}: imgs must be (N, H, W, 1 or 3), got {imgs.shape}")
+    labels = None if cats is None else np.asarray(cats).astype(np.int64).reshape(-1)
+    return _modelnet_posedata(imgs, rots.astype(np.float32), labels, "modelnet10")
+
+
+def _modelnet_posedata(imgs: np.ndarray, rots: np.ndarray, labels: np.ndarray | None, name: str) -> PoseData:
     x = torch.from_numpy(imgs.astype(np.float32) / 255.0).permute(0, 3, 1, 2)
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1).contiguous()
-    labels = None if cats is None else torch.from_numpy(np.asarray(cats).astype(np.int64).reshape(-1))
-    return PoseData(x, torch.from_numpy(rots.astype(np.float32)), name="modelnet10", labels=labels)
+    return PoseData(
+        x,
+        torch.from_numpy(rots),
+        name=name,
+        labels=None if labels is None else torch.from_numpy(labels),
+        class_names=MODELNET10_CLASSES if labels is not None else (),
+    )
+
+
+def _load_modelnet10_lmdb(folder: Path, limit: int | None) -> PoseData:
+    import io
+    import pickle
+
+    from PIL import Image
+    from scipy.spatial.transform import Rotation
+
+    quat_file = folder / "viewID2quat.pkl"
+    if not quat_file.is_file():
+        raise UsageError(f"ModelNet10-SO(3) folder {folder} has no viewID2quat.pkl")
+    if not (folder / "data.mdb").is_file():
+        raise UsageError(f"ModelNet10-SO(3) folder {folder} has no LMDB data.mdb")
+    try:
+        import lmdb
+    except ImportError:
+        raise UsageError(
+            "reading the raw ModelNet10-SO(3) LMDB needs the lmdb package: pip install 'image2sphere[lmdb]'"
+        ) from None
+    try:
+        with open(quat_file, "rb") as f:
+            quats = pickle.load(f, encoding="latin1")
+        views = list(quats.items())
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a malformed file
+        raise UsageError(f"{quat_file}: not a view-name -> quaternion pickle ({type(e).__name__})") from None
+    views = [views[i] for i in spread_indices(len(views), limit)]
+    imgs, rots, labels = [], [], []
+    env = lmdb.open(str(folder), readonly=True, lock=False, readahead=False, subdir=True)
+    try:
+        with env.begin() as txn:
+            for view, quat in views:
+                cls = "_".join(str(view).split("_")[:-1])
+                if cls not in MODELNET10_CLASSES:
+                    raise UsageError(f"{quat_file}: view {view!r} does not start with a ModelNet10 class name")
+                q = np.asarray(quat, dtype=np.float64).reshape(-1)
+                if q.shape != (4,) or not np.isfinite(q).all() or np.linalg.norm(q) < 1e-6:
+                    raise UsageError(f"{quat_file}: view {view!r} has no valid quaternion (w, x, y, z): {quat!r}")
+                raw = txn.get(str(view).encode("utf8"))
+                if raw is None:
+                    raise UsageError(f"{folder}: view {view!r} of viewID2quat.pkl is not in the LMDB")
+                try:
+                    with Image.open(io.BytesIO(raw)) as im:
+                        img = np.asarray(im.convert("RGB"))[..., :1]
+                except OSError:
+                    raise UsageError(f"{folder}: view {view!r} is not a decodable image") from None
+                imgs.append(img)
+                rots.append(Rotation.from_quat([q[1], q[2], q[3], q[0]]).as_matrix())
+                labels.append(MODELNET10_CLASSES.index(cls))
+    finally:
+        env.close()
+    sizes = {i.shape for i in imgs}
+    if len(sizes) != 1:
+        raise UsageError(f"{folder}: images of different sizes {sorted(sizes)}")
+    return _modelnet_posedata(
+        np.stack(imgs), np.stack(rots).astype(np.float32), np.array(labels, dtype=np.int64), "modelnet10"
+    )

@@ -81,13 +81,18 @@ def plot_so3_distribution(
     return path
 
 
-def plot_curves(rows: list[dict], keys: list[str], path: str | Path, title: str = "") -> Path:
+def plot_curves(rows: list[dict] | dict[str, list[dict]], keys: list[str], path: str | Path, title: str = "") -> Path:
+    """One panel per metric key; ``rows`` of one run, or ``{label: rows}`` for one line per run."""
+    runs = rows if isinstance(rows, dict) else {"": rows}
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3))
     axes = np.atleast_1d(axes)
     for ax, key in zip(axes, keys):
-        pts = [(r["step"], r[key]) for r in rows if key in r]
-        if pts:
-            ax.plot(*zip(*pts))
+        for label, run_rows in runs.items():
+            pts = [(r["step"], r[key]) for r in run_rows if key in r]
+            if pts:
+                ax.plot(*zip(*pts), label=label or None)
+        if len(runs) > 1:
+            ax.legend(fontsize=7)
         ax.set_xlabel("step")
         ax.set_title(key, fontsize=9)
     fig.suptitle(title, fontsize=10)

@@ -21,10 +21,11 @@ import torch
 from image2sphere.data import PoseData, concat_pose_data, load_modelnet10, load_symsol, rendered_dataset
 from image2sphere.evaluate import evaluate
 from image2sphere.model import I2S, I2SConfig
+from image2sphere.pascal import load_pascal3d
 from image2sphere.render import SHAPES
 from orals23_shared.checkpoint import atomic_save, checkpoint_path, latest
-from orals23_shared.cli import UsageError
-from orals23_shared.runfolder import prepare_run_dir
+from orals23_shared.cli import RunFields, UsageError
+from orals23_shared.runfolder import jsonable, prepare_run_dir
 from orals23_shared.runs import RunLogger
 from orals23_shared.seed import seed_everything
 from orals23_shared.threads import set_threads
@@ -33,17 +34,29 @@ __all__ = ["TrainConfig", "build_data", "train", "load_model"]
 
 
 @dataclass
-class TrainConfig:
-    dataset: Literal["rendered", "symsol", "modelnet10"] = field(
+class TrainConfig(RunFields):
+    """Options of ``image2sphere-train``; the run-control fields (out, resume, overwrite, seed, device,
+    threads, quiet) come from ``RunFields``. Training runs in one process: the Lightning fields devices,
+    num_nodes and strategy must keep their defaults."""
+
+    dataset: Literal["rendered", "symsol", "modelnet10", "pascal3d"] = field(
         default="rendered",
-        metadata={"help": "rendered (offline SYMSOL-like shapes), symsol or modelnet10 (from --data-path)"},
+        metadata={"help": "rendered (offline SYMSOL-like shapes), or symsol, modelnet10, pascal3d from --data-path"},
     )
     shapes: tuple[str, ...] = field(
         default=("cube", "tetrahedron", "cube_marked"),
         metadata={"help": f"rendered shapes ({', '.join(SHAPES)}) or SYMSOL shape names; one model is trained on all"},
     )
-    data_path: Path | None = field(default=None, metadata={"help": "SYMSOL root folder or ModelNet10-SO(3) train npz"})
-    test_path: Path | None = field(default=None, metadata={"help": "ModelNet10-SO(3) test npz"})
+    data_path: Path | None = field(
+        default=None,
+        metadata={
+            "help": "SYMSOL root folder; ModelNet10-SO(3) train npz or <split>.Rawjpg.lmdb folder; "
+            "PASCAL3D+_release1.1 folder (official train/test lists)"
+        },
+    )
+    test_path: Path | None = field(
+        default=None, metadata={"help": "ModelNet10-SO(3) test npz or test_20V.Rawjpg.lmdb folder"}
+    )
     n_train: int = field(default=6000, metadata={"help": "training images per shape"})
     n_test: int = field(default=200, metadata={"help": "test images per shape"})
     image_size: int = field(default=48, metadata={"help": "image side in pixels (official: 224)"})
@@ -66,13 +79,8 @@ class TrainConfig:
     batch_size: int = field(default=32, metadata={"help": "batch size"})
     eval_every: int = field(default=0, metadata={"help": "evaluate every N steps (0: only at the end)"})
     checkpoint_every: int = field(default=250, metadata={"help": "checkpoint every N steps"})
-    threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS, else the usable cores)"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
     out: Path = field(default=Path("runs/image2sphere"), metadata={"help": "run directory"})
-    device: str = field(default="cpu", metadata={"help": "torch device"})
-    resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in --out"})
-    overwrite: bool = field(default=False, metadata={"help": "replace the run already in --out"})
-    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
+    device: str = field(default="cpu", metadata={"help": "torch device (cpu, cuda, cuda:1, ...)"})
 
     def __post_init__(self) -> None:
         for name in (
@@ -93,6 +101,13 @@ class TrainConfig:
             raise UsageError("--shapes needs at least one shape")
         if self.lr <= 0:
             raise UsageError(f"--lr must be > 0, got {self.lr}")
+        problems = self.run_problems()
+        if (self.devices, self.num_nodes, self.strategy) != (1, 1, "auto"):
+            problems.append(
+                "image2sphere trains in one process: --devices, --num-nodes and --strategy are not supported"
+            )
+        if problems:
+            raise UsageError(problems[0])
 
     def model_config(self, in_channels: int) -> I2SConfig:
         return I2SConfig(
@@ -129,8 +144,11 @@ def build_data(cfg: TrainConfig, with_train: bool = True) -> tuple[PoseData | No
             return None, tests
         parts = [load_symsol(cfg.data_path, "train", (s,), cfg.n_train, cfg.image_size) for s in cfg.shapes]
         return concat_pose_data(parts, "symsol-train"), tests
+    if cfg.dataset == "pascal3d":
+        tests = {"pascal3d": load_pascal3d(cfg.data_path, "test", cfg.n_test, cfg.image_size)}
+        return (load_pascal3d(cfg.data_path, "train", cfg.n_train, cfg.image_size) if with_train else None), tests
     if cfg.test_path is None:
-        raise UsageError("--test-path (ModelNet10-SO(3) test npz) is required for dataset modelnet10")
+        raise UsageError("--test-path (ModelNet10-SO(3) test npz or LMDB folder) is required for dataset modelnet10")
     tests = {"modelnet10": load_modelnet10(cfg.test_path, cfg.n_test)}
     return (load_modelnet10(cfg.data_path, cfg.n_train) if with_train else None), tests
 
@@ -173,7 +191,7 @@ def train(cfg: TrainConfig) -> tuple[I2S, dict[str, dict[str, float]], Path]:
     state = torch.load(found, map_location="cpu", weights_only=False) if found is not None else None
     start = state["step"] if state is not None else 0
     train_data, tests = build_data(cfg, with_train=start < cfg.steps)
-    run, resumed = prepare_run_dir(cfg.out, _jsonable(cfg), resume=cfg.resume, overwrite=cfg.overwrite, seed=cfg.seed)
+    run, resumed = prepare_run_dir(cfg.out, cfg, resume=cfg.resume, overwrite=cfg.overwrite, seed=cfg.seed)
     if not resumed:  # nothing to resume: a new run from step 0
         found, state, start = None, None, 0
     in_channels = next(iter(tests.values())).images.shape[1]
@@ -196,7 +214,7 @@ def train(cfg: TrainConfig) -> tuple[I2S, dict[str, dict[str, float]], Path]:
             "torch_rng": torch.get_rng_state(),
             "step": step,
             "model_config": dataclasses.asdict(model.cfg),
-            "train_config": _jsonable(cfg),
+            "train_config": jsonable(cfg),
         }
         atomic_save(checkpoint_path(ckpt_dir, step), lambda f: torch.save(state, f))
 
@@ -218,7 +236,7 @@ def train(cfg: TrainConfig) -> tuple[I2S, dict[str, dict[str, float]], Path]:
             if step % 10 == 0 or step == cfg.steps - 1:
                 log.log(
                     step,
-                    loss=float(loss),
+                    loss=float(loss.detach()),
                     train_median_error_deg=float(err.median()) * 180 / math.pi,
                     lr=sched.get_last_lr()[0],
                 )
@@ -237,10 +255,3 @@ def train(cfg: TrainConfig) -> tuple[I2S, dict[str, dict[str, float]], Path]:
             train_seconds=round(train_seconds, 2), **{f"{s}/{k}": v for s, m in metrics.items() for k, v in m.items()}
         )
     return model, metrics, run
-
-
-def _jsonable(cfg: TrainConfig) -> dict:
-    return {
-        k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-        for k, v in dataclasses.asdict(cfg).items()
-    }

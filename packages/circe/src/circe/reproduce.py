@@ -112,6 +112,7 @@ def _arm(method: str, gamma: float, splits: dict[str, Triples], base: dict, out:
         device=device,
         quiet=True,
         n_eval=0,
+        eval_dependence=False,  # only the test splits' dependence is reported (below)
         checkpoint_every=base["epochs"],
         **base,
     )

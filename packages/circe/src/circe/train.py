@@ -26,7 +26,8 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,9 +44,9 @@ from circe.losses import LinearFit, fit_linear, gcm_statistic, hscic_statistic, 
 from circe.model import ScaledNet, build_model
 from circe.regression import HeldoutRegression, circe_statistic, fit_heldout_regression, select_loo
 from orals23_shared.checkpoint import atomic_write_json, latest
-from orals23_shared.cli import UsageError
+from orals23_shared.cli import RunFields, UsageError
 from orals23_shared.lightning import atomic_checkpointing, quiet_lightning, resumable_loader
-from orals23_shared.runfolder import FREE_FIELDS, prepare_run_dir
+from orals23_shared.runfolder import FREE_FIELDS, is_worker_process, jsonable, prepare_run_dir
 from orals23_shared.runs import RunLogger
 from orals23_shared.seed import seed_everything
 from orals23_shared.threads import set_threads
@@ -58,12 +59,13 @@ HSCIC_LAMBDA_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 #: the default strength, in standardised units (see the README, "Scale-free gamma")
 DEFAULT_GAMMA = 300.0
 #: fields that may change between a run and its --resume (besides the shared ones)
-CIRCE_FREE = FREE_FIELDS | {"max_seconds", "patience"}
+CIRCE_FREE = FREE_FIELDS | {"max_seconds", "patience", "eval_dependence"}
 
 
 @dataclass
-class TrainConfig:
-    """One training run (``circe-train``)."""
+class TrainConfig(RunFields):
+    """One training run (``circe-train``); the run-control fields (out, resume, seed, device, threads, ...) are
+    ``orals23_shared.cli.RunFields``."""
 
     method: Method = field(default="circe", metadata={"help": "penalty: erm | circe | hsic | hscic | gcm"})
     gamma: float = field(
@@ -82,6 +84,7 @@ class TrainConfig:
         "of the Extended Yale-B subject folders yaleBxx/"}
     )  # fmt: skip
     dsprites_mode: Literal["linear", "tricky"] = field(default="linear", metadata={"help": "dSprites Y-Z sampler"})
+    yaleb_mode: Literal["y-cone", "mod"] = field(default="y-cone", metadata={"help": "Extended Yale-B Y-Z sampler"})
     label_noise: float = field(
         default=2.0, metadata={"help": "dsprites/yaleb: the official noise (shift 2*N(0, noise) px / pose N(0, noise))"}
     )
@@ -97,12 +100,20 @@ class TrainConfig:
     )
     n_val: int = field(default=1000, metadata={"help": "validation rows (ID and OOD-validation)"})
     n_eval: int = field(default=2000, metadata={"help": "rows of each test split evaluated at the end (0: none)"})
+    eval_dependence: bool = field(
+        default=True,
+        metadata={"help": "measure the conditional dependence of the predictions on each split at the end"},
+    )
     heldout: int = field(default=500, metadata={"help": "rows split off the training data for the Z|Y regression (M)"})
     batch_size: int = field(default=256, metadata={"help": "minibatch size B"})
     epochs: int = field(default=40, metadata={"help": "training epochs"})
     lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate (cosine schedule over the epochs)"})
     weight_decay: float = field(default=1e-2, metadata={"help": "AdamW weight decay"})
     hidden: tuple[int, ...] = field(default=(64, 64), metadata={"help": "MLP hidden widths (tabular x)"})
+    trunk: Literal["small-cnn", "resnet18"] = field(
+        default="small-cnn",
+        metadata={"help": "image model: the official small CNN (dSprites) or ResNet-18 (Yale-B; from scratch)"},
+    )
     standardize: bool = field(
         default=True, metadata={"help": "standardise y, z and tabular x with training statistics (scale-free gamma)"}
     )
@@ -119,15 +130,6 @@ class TrainConfig:
     patience: int = field(default=0, metadata={"help": "early stopping on validation loss (0 = off)"})
     checkpoint_every: int = field(default=5, metadata={"help": "epochs between checkpoints"})
     out: Path = field(default=Path("runs/circe"), metadata={"help": "run directory"})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its newest checkpoint"})
-    overwrite: bool = field(default=False, metadata={"help": "replace the run in --out"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
-    device: str = field(default="cpu", metadata={"help": "accelerator: cpu | gpu | auto"})
-    devices: int = field(default=1, metadata={"help": "devices per node (Lightning)"})
-    num_nodes: int = field(default=1, metadata={"help": "nodes (Lightning)"})
-    strategy: str = field(default="auto", metadata={"help": "Lightning strategy, e.g. ddp"})
-    threads: int = field(default=0, metadata={"help": "CPU threads (0 = $ORALS23_THREADS, else the usable cores)"})
-    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def __post_init__(self) -> None:
         checks = [
@@ -146,7 +148,6 @@ class TrainConfig:
             (self.n_last_reg_layers >= 1, "--n-last-reg-layers must be >= 1"),
             (self.checkpoint_every >= 1, "--checkpoint-every must be >= 1"),
             (self.image_size >= 32, f"--image-size must be >= 32 (the official CNN), got {self.image_size}"),
-            (self.threads >= 0, f"--threads must be >= 0, got {self.threads}"),
             ((self.train is None) == (self.val is None), "--train and --val must be given together"),
             (self.val_ood is None or self.train is not None, "--val-ood needs --train and --val"),
             (
@@ -158,9 +159,9 @@ class TrainConfig:
                 "--n-train must be >= 8 for the built-in tasks",
             ),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise UsageError(msg)
+        problems = [msg for ok, msg in checks if not ok] + self.run_problems()
+        if problems:
+            raise UsageError(problems[0])
         self.hidden = tuple(int(h) for h in self.hidden)
 
 
@@ -187,7 +188,7 @@ def load_data(cfg: TrainConfig) -> dict[str, Triples]:
         common = {"n_train": n, "n_val": cfg.n_val, "n_eval": cfg.n_eval, "noise": cfg.label_noise, "seed": cfg.seed}
         if cfg.data == "dsprites":
             return load_dsprites(cfg.root, mode=cfg.dsprites_mode, **common)  # type: ignore[arg-type]
-        return load_yaleb(cfg.root, size=cfg.image_size, **common)  # type: ignore[arg-type]
+        return load_yaleb(cfg.root, size=cfg.image_size, mode=cfg.yaleb_mode, **common)  # type: ignore[arg-type]
     gen = procedural_sprites if cfg.data == "sprites" else SHORTCUT_TASKS[cfg.data]
     s = cfg.seed
     out = {
@@ -240,7 +241,7 @@ class CirceModule(L.LightningModule):
         self.save_hyperparameters()
         self.cfg = cfg
         xs = torch.zeros(x_shape[0]) if len(x_shape) == 1 else torch.zeros(())
-        net = build_model(x_shape, dy, cfg.get("hidden", (64, 64)))
+        net = build_model(x_shape, dy, cfg.get("hidden", (64, 64)), cfg.get("trunk", "small-cnn"))
         self.model = ScaledNet(net, xs, torch.ones_like(xs), torch.zeros(dy), torch.ones(dy))
         self.register_buffer("z_shift", torch.zeros(dz))
         self.register_buffer("z_scale", torch.ones(dz))
@@ -407,10 +408,6 @@ def _hscic_loo(y: Tensor, z: Tensor, batch: int, sigma2_z: float | None, seed: i
     return s2, lam
 
 
-def _config_json(cfg: TrainConfig) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
-
-
 def train(
     cfg: TrainConfig, data: dict[str, Triples] | None = None, callbacks: Sequence[L.Callback] = ()
 ) -> TrainResult:
@@ -421,10 +418,14 @@ def train(
     """
     quiet_lightning()
     set_threads(cfg.threads)
-    config = _config_json(cfg)
-    run, resumed = prepare_run_dir(
-        cfg.out, config, resume=cfg.resume, overwrite=cfg.overwrite, free=CIRCE_FREE, seed=cfg.seed
-    )
+    config = jsonable(cfg)
+    worker = is_worker_process()  # a DDP child: rank 0 has prepared the run folder
+    if worker:
+        run, resumed = Path(cfg.out), cfg.resume and latest(Path(cfg.out) / "checkpoints", ".ckpt") is not None
+    else:
+        run, resumed = prepare_run_dir(
+            cfg.out, cfg, resume=cfg.resume, overwrite=cfg.overwrite, free=CIRCE_FREE, seed=cfg.seed
+        )
     seed_everything(cfg.seed)
     splits = data if data is not None else load_data(cfg)
     train_set, held = split_heldout(splits["train"], cfg.heldout, seed=cfg.seed, min_train=cfg.batch_size)
@@ -452,24 +453,24 @@ def train(
     )
     module.set_scaling(scaling)
     module.set_regression(reg, extra)
-    atomic_write_json(
-        run / "model.json",
-        {
-            "x_shape": x_shape,
-            "dy": train_set.y.shape[1],
-            "dz": train_set.z.shape[1],
-            "m": reg.size,
-            "steps_per_epoch": steps_per_epoch,
-            "reg_meta": module.reg_meta,
-            "scaling": scaling.as_dict(),
-        },
-    )
+    model_meta = {
+        "x_shape": x_shape,
+        "dy": train_set.y.shape[1],
+        "dz": train_set.z.shape[1],
+        "m": reg.size,
+        "steps_per_epoch": steps_per_epoch,
+        "reg_meta": module.reg_meta,
+        "scaling": scaling.as_dict(),
+    }
+    if not worker:
+        atomic_write_json(run / "model.json", model_meta)
 
     train_dl, resume_cb = resumable_loader(
         _Rows(train_set), cfg.batch_size, seed=cfg.seed, drop_last=True, collate_fn=_as_batch
     )
     val = splits["val"]
-    vb = min(len(val), max(cfg.batch_size, 1024))
+    # validation batches of the training size B: the penalties are B-dependent estimators (and HSCIC costs B^3)
+    vb = min(len(val), cfg.batch_size)
     val_dl = torch.utils.data.DataLoader(
         _Rows(val),
         batch_size=vb,
@@ -482,8 +483,9 @@ def train(
     resume_step = -1 if resumed else None
     if resume_from is not None:
         resume_step = int(torch.load(resume_from, map_location="cpu", weights_only=False)["global_step"])
-    with RunLogger(run, quiet=cfg.quiet, resume_step=resume_step) as log:
-        cbs: list[L.Callback] = [_EpochLog(log), resume_cb, ckpt_cb, *callbacks]
+    logger = nullcontext(None) if worker else RunLogger(run, quiet=cfg.quiet, resume_step=resume_step)
+    with logger as log:
+        cbs: list[L.Callback] = [resume_cb, ckpt_cb, *callbacks] + ([_EpochLog(log)] if log is not None else [])
         if cfg.patience > 0:
             cbs.append(L.pytorch.callbacks.EarlyStopping("val_loss", patience=cfg.patience))
         trainer = L.Trainer(
@@ -513,11 +515,11 @@ def train(
             "steps": trainer.global_step,
             "reg": module.reg_meta,
         }
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and log is not None:
             model = module.model.cpu()
             for name in ("val", "val_ood", "test", "test_ood"):
                 if name in splits:
-                    ev = evaluate_model(model, splits[name], seed=cfg.seed)
+                    ev = evaluate_model(model, splits[name], seed=cfg.seed, dependence=cfg.eval_dependence)
                     summary.update({f"{name}_{k}": v for k, v in ev.items()})
             log.summary(**summary)
     return TrainResult(module, run, summary)

@@ -23,7 +23,6 @@ weights as an uninterrupted run.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -34,15 +33,13 @@ from typing import Any, Literal
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from circe.data import SHORTCUT_TASKS, Scaling, Triples, load_npz, procedural_sprites, split_heldout
 from circe.evaluate import evaluate_model
 from circe.kernels import gaussian_kernel
-from circe.losses import LinearFit, fit_linear, gcm_statistic, hscic_statistic, hsic_penalty
-from circe.model import ScaledNet, build_model
-from circe.regression import HeldoutRegression, circe_statistic, fit_heldout_regression, select_loo
+from circe.module import CirceModule, Rows, as_batch
+from circe.regression import fit_heldout_regression, select_loo
 from orals23_shared.checkpoint import atomic_write_json, latest
 from orals23_shared.cli import RunFields, UsageError
 from orals23_shared.lightning import atomic_checkpointing, quiet_lightning, resumable_loader
@@ -202,185 +199,6 @@ def load_data(cfg: TrainConfig) -> dict[str, Triples]:
     return out
 
 
-class _Rows(torch.utils.data.Dataset):
-    """(x, y, z) rows fetched a whole batch at a time (``__getitems__``): no per-row Python overhead."""
-
-    def __init__(self, data: Triples) -> None:
-        self.data = data
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
-        return self.data.x[i], self.data.y[i], self.data.z[i]
-
-    def __getitems__(self, idx: list[int]) -> tuple[Tensor, Tensor, Tensor]:
-        t = torch.as_tensor(idx, dtype=torch.long)
-        return self.data.x[t], self.data.y[t], self.data.z[t]
-
-
-def _as_batch(batch: Any) -> Any:
-    """collate_fn: ``__getitems__`` already returns the batch."""
-    return batch
-
-
-class CirceModule(L.LightningModule):
-    """Regressor + penalty. Scalings and the held-out regression live in buffers so checkpoints carry them."""
-
-    def __init__(
-        self,
-        cfg: dict[str, Any],
-        x_shape: list[int],
-        dy: int,
-        dz: int,
-        m: int,
-        reg_meta: dict[str, Any] | None = None,
-        steps_per_epoch: int = 1,
-    ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.cfg = cfg
-        xs = torch.zeros(x_shape[0]) if len(x_shape) == 1 else torch.zeros(())
-        net = build_model(x_shape, dy, cfg.get("hidden", (64, 64)), cfg.get("trunk", "small-cnn"))
-        self.model = ScaledNet(net, xs, torch.ones_like(xs), torch.zeros(dy), torch.ones(dy))
-        self.register_buffer("z_shift", torch.zeros(dz))
-        self.register_buffer("z_scale", torch.ones(dz))
-        self.register_buffer("y_h", torch.zeros(m, dy))
-        self.register_buffer("z_h", torch.zeros(m, dz))
-        self.register_buffer("w1", torch.zeros(m, m))
-        self.register_buffer("w2", torch.zeros(m, m))
-        self.register_buffer("gcm_coef", torch.zeros(dy, dz))
-        self.register_buffer("gcm_intercept", torch.zeros(dz))
-        self.reg_meta = dict(reg_meta or {})
-        self.steps_per_epoch = max(1, int(steps_per_epoch))
-        self._gcm_prev: dict[str, tuple[Tensor, Tensor] | None] = {}
-        self._sums: dict[str, Tensor] = {}
-        self.val_metrics: dict[str, float] = {}
-
-    # -- scalings and the held-out regression --------------------------------------------------------
-    def set_scaling(self, s: Scaling) -> None:
-        for name in ("x_shift", "x_scale", "y_shift", "y_scale"):
-            getattr(self.model, name).copy_(getattr(s, name))
-        self.z_shift.copy_(s.z_shift)
-        self.z_scale.copy_(s.z_scale)
-
-    def set_regression(self, reg: HeldoutRegression, extra: dict[str, Any]) -> None:
-        for name, value in (("y_h", reg.y), ("z_h", reg.z), ("w1", reg.w1), ("w2", reg.w2)):
-            getattr(self, name).copy_(value.to(torch.float32))
-        lin = fit_linear(reg.y, reg.z)
-        self.gcm_coef.copy_(lin.coef.to(torch.float32))
-        self.gcm_intercept.copy_(lin.intercept.to(torch.float32))
-        self.reg_meta = {
-            "sigma2_y": reg.sigma2_y,
-            "sigma2_z": reg.sigma2_z,
-            "lam": reg.lam,
-            "z_kernel": reg.z_kernel,
-            **extra,
-        }
-        self.hparams["reg_meta"] = self.reg_meta
-
-    @property
-    def regression(self) -> HeldoutRegression:
-        meta = self.reg_meta
-        return HeldoutRegression(
-            self.y_h,
-            self.z_h,
-            self.w1,
-            self.w2,
-            meta["sigma2_y"],
-            meta["sigma2_z"],
-            meta["lam"],
-            meta.get("z_kernel", "gaussian"),
-        )
-
-    # -- forward and losses ------------------------------------------------------------------------
-    def forward(self, x: Tensor) -> list[Tensor]:
-        return self.model(x)
-
-    def penalty(self, feats: list[Tensor], y: Tensor, z: Tensor, stage: str) -> Tensor:
-        """The dependence penalty of standardised features ``feats`` given standardised ``y`` and ``z``."""
-        method = self.cfg["method"]
-        if method == "erm" or y.shape[0] < 4:
-            return feats[-1].new_zeros(())
-        s2_phi = self.cfg.get("sigma2_phi")
-        meta = self.reg_meta
-        if method == "gcm":
-            fx = feats[-1]
-            prev = self._gcm_prev.get(stage)
-            y_prev, f_prev = prev if prev is not None else (y, fx.detach())
-            fx_hat = fit_linear(y_prev, f_prev)(y).to(fx.dtype)
-            z_hat = LinearFit(self.gcm_coef, self.gcm_intercept)(y)
-            self._gcm_prev[stage] = (y.detach(), fx.detach())
-            return gcm_statistic(fx, fx_hat, z, z_hat)
-        layers = feats[-int(self.cfg.get("n_last_reg_layers", 1)) :]
-        total = feats[-1].new_zeros(())
-        for f in layers:
-            f = f.reshape(f.shape[0], -1)
-            if method == "circe":
-                total = total + circe_statistic(f, y, z, self.regression, s2_phi, self.cfg.get("centred", True))
-            elif method == "hsic":
-                total = total + hsic_penalty(f, z, s2_phi, meta["sigma2_z"])
-            elif method == "hscic":
-                total = total + hscic_statistic(
-                    f, z, y, meta["hscic_ridge"], s2_phi, meta["sigma2_z"], meta["hscic_sigma2_y"]
-                )
-            else:
-                raise UsageError(f"unknown method {method!r}")
-        return total
-
-    def _step(self, batch: tuple[Tensor, Tensor, Tensor], stage: str) -> Tensor:
-        x, y, z = batch
-        ys = (y - self.model.y_shift) / self.model.y_scale
-        zs = (z - self.z_shift) / self.z_scale
-        feats = self(x)
-        nmse = F.mse_loss(feats[-1], ys)
-        pen = self.penalty(feats, ys, zs, stage)
-        loss = nmse + self.cfg["gamma"] * pen
-        with torch.no_grad():
-            mse = (((feats[-1] - ys) * self.model.y_scale) ** 2).mean()
-            n = y.shape[0]
-            row = torch.stack([nmse * n, pen * n, loss * n, mse * n, loss.new_tensor(float(n))]).detach()
-            self._sums[stage] = self._sums.get(stage, torch.zeros(5, device=row.device)) + row
-        return loss
-
-    def epoch_metrics(self, stage: str) -> dict[str, float]:
-        """Means over the epoch so far: ``<stage>_mse`` (data units), ``_nmse`` (MSE/Var(Y)), ``_penalty``, ``_loss``."""
-        s = self._sums.get(stage)
-        if s is None or float(s[4]) == 0:
-            return {}
-        v = (s[:4] / s[4]).tolist()
-        return {f"{stage}_nmse": v[0], f"{stage}_penalty": v[1], f"{stage}_loss": v[2], f"{stage}_mse": v[3]}
-
-    def on_train_epoch_start(self) -> None:
-        self._gcm_prev["train"] = None
-        self._sums.pop("train", None)
-
-    def on_validation_epoch_start(self) -> None:
-        self._gcm_prev["val"] = None
-        self._sums.pop("val", None)
-
-    def on_validation_epoch_end(self) -> None:
-        self.val_metrics = self.epoch_metrics("val")
-        if self.val_metrics:
-            self.log("val_loss", self.val_metrics["val_loss"], sync_dist=True)
-
-    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "val")
-
-    def configure_optimizers(self) -> Any:
-        opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg["lr"], weight_decay=self.cfg["weight_decay"])
-        # cosine over the epochs (as CosineAnnealingLR with T_max = epochs, stepped once an epoch), written as a
-        # function of the optimiser step so that a resumed run gets exactly the uninterrupted run's rates
-        per, total = self.steps_per_epoch, max(1, int(self.cfg["epochs"]))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: 0.5 * (1 + math.cos(math.pi * (step // per) / total))
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-
 class _EpochLog(L.Callback):
     """Epoch metrics to ``metrics.jsonl`` through the shared RunLogger (rank 0 only)."""
 
@@ -466,17 +284,17 @@ def train(
         atomic_write_json(run / "model.json", model_meta)
 
     train_dl, resume_cb = resumable_loader(
-        _Rows(train_set), cfg.batch_size, seed=cfg.seed, drop_last=True, collate_fn=_as_batch
+        Rows(train_set), cfg.batch_size, seed=cfg.seed, drop_last=True, collate_fn=as_batch
     )
     val = splits["val"]
     # validation batches of the training size B: the penalties are B-dependent estimators (and HSCIC costs B^3)
     vb = min(len(val), cfg.batch_size)
     val_dl = torch.utils.data.DataLoader(
-        _Rows(val),
+        Rows(val),
         batch_size=vb,
         shuffle=False,
         drop_last=len(val) > vb and len(val) % vb < 4,
-        collate_fn=_as_batch,
+        collate_fn=as_batch,
     )
     plugin, ckpt_cb = atomic_checkpointing(ckpt_dir, every_n_epochs=cfg.checkpoint_every)
 

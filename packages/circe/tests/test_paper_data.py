@@ -21,6 +21,8 @@ from circe.paper_data import (
     official_split,
     read_pgm,
     translate_rows,
+    yaleb_files,
+    yaleb_mod_indices,
     yaleb_subject_split,
 )
 from orals23_shared.cli import UsageError
@@ -183,6 +185,44 @@ def test_yaleb_split_sampler_and_pose_noise(yale_dir, tmp_path):
     }
 
 
+def _official_mod_loop(pose: np.ndarray, az: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The official ``correlate()`` with ``nl_type: mod``, written as loops over poses and images: per pass one
+    ``eps = |N(0, 1)|`` per image; per pose y, the images of pose y inside both bounds, in index order."""
+    kept: list[int] = []
+    while len(kept) < n:
+        eps = np.abs(rng.normal(loc=0, scale=1, size=len(pose)))
+        for y in np.unique(pose):
+            for i in range(len(pose)):
+                lo = pose[i] >= 0.5 * abs(az[i] / 10) - eps[i] / 2
+                hi = pose[i] <= 0.5 * abs(az[i] / 10) + eps[i] / 2
+                if pose[i] == y and lo and hi:
+                    kept.append(i)
+    kept_arr = np.array(kept)
+    return kept_arr[rng.permutation(len(kept_arr))[:n]]
+
+
+def test_yaleb_mod_sampler_is_the_official_rule(yale_dir):
+    files = yaleb_files(yaleb_subject_split(yale_dir)["train"])
+    for n, seed in ((50, 0), (3000, 1)):  # one pass / several passes
+        ours = yaleb_mod_indices(files, n, np.random.default_rng(seed))
+        ref = _official_mod_loop(files.pose, files.azimuth, n, np.random.default_rng(seed))
+        assert np.array_equal(ours, ref)
+    data = load_yaleb(yale_dir, n_train=1500, n_val=100, n_eval=300, size=16, seed=0, mode="mod")
+    pose = data["train"].y[:, 0].numpy() * 9
+    az = data["train"].z[:, 0].numpy() * 130
+    # pose follows |azimuth| / 20 (half-normal slack), not the signed azimuth; the OOD split does not
+    assert np.corrcoef(pose, np.abs(az))[0, 1] > 0.9
+    assert abs(np.corrcoef(pose, az)[0, 1]) < 0.2
+    ood = data["test_ood"]
+    assert abs(np.corrcoef(ood.y[:, 0].numpy(), np.abs(ood.z[:, 0].numpy()))[0, 1]) < 0.3
+    cone = load_yaleb(yale_dir, n_train=1500, n_val=100, n_eval=300, size=16, seed=0)
+    assert (
+        np.corrcoef(cone["train"].y[:, 0].numpy(), np.abs(cone["train"].z[:, 0].numpy()))[0, 1] < 0.9
+    )  # a different law
+    with pytest.raises(UsageError, match="unknown Yale-B sampler"):
+        load_yaleb(yale_dir, n_train=10, mode="cone")
+
+
 def test_pgm_and_area_resize(tmp_path):
     img = (np.arange(48 * 42) % 256).astype(np.uint8).reshape(48, 42)
     _pgm(tmp_path / "a.pgm", img)
@@ -212,7 +252,7 @@ TINY = "--n-train 192 --n-val 64 --n-eval 64 --heldout 40 --batch-size 64 --epoc
 @pytest.mark.parametrize("name", ["dsprites", "yaleb"])
 def test_circe_train_reaches_the_paper_data(name, dsprites_dir, yale_dir, tmp_path, monkeypatch, capsys):
     root = dsprites_dir if name == "dsprites" else yale_dir
-    extra = ["--image-size", "32"] if name == "yaleb" else []
+    extra = ["--image-size", "32", "--yaleb-mode", "mod"] if name == "yaleb" else []
     code, cap = _exit(
         ["--data", name, "--root", str(root), "--out", str(tmp_path / name), *TINY, *extra], monkeypatch, capsys
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -14,7 +15,7 @@ from circe.data import Triples, linear_gaussian, procedural_sprites, save_npz
 from circe.model import SmallCNN
 from circe.train import TrainConfig, load_run, train
 from orals23_shared.checkpoint import latest
-from orals23_shared.cli import UsageError, run_cli
+from orals23_shared.cli import RunFields, UsageError, run_cli
 from orals23_shared.runs import read_metrics
 
 TINY = [
@@ -120,6 +121,22 @@ def test_second_train_into_the_same_out_exits_2_with_one_line(tmp_path, monkeypa
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "already holds a run" in err
     assert _exit_code(train_entry, [*argv, "--overwrite"], monkeypatch) in (0, None)
+
+
+def test_run_fields_are_the_shared_ones(tmp_path, monkeypatch):
+    """TrainConfig inherits orals23_shared.cli.RunFields (its checks included); a DDP child (rank > 0) neither
+    prepares nor logs into the run folder that rank 0 owns."""
+    assert issubclass(TrainConfig, RunFields)
+    assert TrainConfig().out == Path("runs/circe")
+    with pytest.raises(UsageError, match="--devices and --num-nodes"):
+        TrainConfig(devices=0)
+    cfg = dict(RESUME_BASE, method="circe", gamma=10.0, epochs=1, out=tmp_path / "r")
+    train(TrainConfig(**cfg))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    train(TrainConfig(**cfg))  # rank 0 would refuse the used --out; a child trusts rank 0's folder
+    after = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    assert after == before  # config.json, env.json, model.json, metrics.jsonl, summary.json untouched
 
 
 def test_fitted_model_and_circe_unchanged_when_the_data_are_scaled(tmp_path):

@@ -22,6 +22,9 @@ Extended Yale-B (``<root>/yaleBxx/yaleBxx_PppA+aaaE+ee.pgm``; ``*E*.pgm`` only, 
   ``train/``, ``val/``, ``test/`` folders (after the official script) is used as it is;
 * "y-cone" sampler (train, val): for each pose y and 10 draws of ``e = +-0.5 y^2 / 9``, images with
   ``|4.5 (az/130 + 1) - 0.5 y - e| < 1`` are collected (with multiplicity) until the split's size is reached;
+* "mod" sampler (``nl_type: mod``, train, val): per pass one ``eps_i = |N(0, 1)|`` per image, and images with
+  ``|p_i - 0.5 |az_i / 10|| <= eps_i / 2`` are collected (pose in 0..9, azimuth in degrees, both before scaling):
+  the pose follows the *modulus* of the azimuth, a non-monotone Y-Z link;
 * pose noise on every image: ``p' = int(p + N(0, noise))``; when the subject has an image at pose p' with the same
   lighting, that image is used, the target stays p (label noise); where the official code would stop in ``pdb``
   because the file is missing, the original image is kept;
@@ -52,6 +55,7 @@ __all__ = [
     "yaleb_files",
     "yaleb_subject_split",
     "yaleb_cone_indices",
+    "yaleb_mod_indices",
     "yaleb_noisy_files",
     "read_pgm",
     "area_resize",
@@ -264,6 +268,30 @@ def yaleb_cone_indices(files: YaleFiles, n: int, rng: np.random.Generator, max_p
     return all_idx[rng.permutation(all_idx.size)[:n]]
 
 
+def yaleb_mod_indices(files: YaleFiles, n: int, rng: np.random.Generator, max_passes: int = 10_000) -> np.ndarray:
+    """Official "mod" sampler: passes of ``|p - 0.5 |az / 10|| <= eps / 2``, ``eps ~ |N(0, 1)|`` per image and
+    pass, rows collected with multiplicity (grouped by pose, as the official loop), a random n of them."""
+    centre = 0.5 * np.abs(files.azimuth / 10)
+    idx: list[np.ndarray] = []
+    total = 0
+    for _ in range(max_passes):
+        eps = np.abs(rng.normal(0.0, 1.0, size=len(files)))
+        keep = (files.pose >= centre - eps / 2) & (files.pose <= centre + eps / 2)
+        for y in np.unique(files.pose):
+            ok = np.flatnonzero(keep & (files.pose == y))
+            idx.append(ok)
+            total += ok.size
+        if total >= n:
+            break
+    if total == 0:
+        raise UsageError("Extended Yale-B: no image satisfies the mod sampler")
+    all_idx = np.concatenate(idx)
+    return all_idx[rng.permutation(all_idx.size)[:n]]
+
+
+YALEB_SAMPLERS = {"y-cone": yaleb_cone_indices, "mod": yaleb_mod_indices}
+
+
 def yaleb_noisy_files(files: YaleFiles, rows: np.ndarray, noise: float, rng: np.random.Generator) -> list[Path]:
     """The image shown for each row: the same subject and lighting at pose ``int(p + N(0, noise))`` when it exists."""
     table = {
@@ -333,12 +361,16 @@ def load_yaleb(
     noise: float = 2.0,
     size: int = 64,
     seed: int = 0,
+    mode: str = "y-cone",
 ) -> dict[str, Triples]:
-    """``train``, ``val`` (y-cone correlated), ``val_ood``, ``test``, ``test_ood`` (all images) from the folders.
+    """``train``, ``val`` (correlated by the ``mode`` sampler: "y-cone" or "mod"), ``val_ood``, ``test``,
+    ``test_ood`` (all images) from the folders.
 
     ``n_train``/``n_val``: rows drawn by the sampler (0 = the split's number of images, as the official loader);
     ``n_eval``: rows of each OOD/test split (0 = all). Only the images a split uses are read.
     """
+    if mode not in YALEB_SAMPLERS:
+        raise UsageError(f"unknown Yale-B sampler {mode!r}: use one of {', '.join(YALEB_SAMPLERS)}")
     folders = yaleb_subject_split(root)
     rng = np.random.default_rng(seed)
     out: dict[str, Triples] = {}
@@ -348,7 +380,7 @@ def load_yaleb(
         if len(files) == 0:
             raise UsageError(f"{root}: no Extended Yale-B images yaleBxx_PppA+aaaE+ee.pgm in the {name} subjects")
         if name in ("train", "val"):
-            rows = yaleb_cone_indices(files, (n_train if name == "train" else n_val) or len(files), rng)
+            rows = YALEB_SAMPLERS[mode](files, (n_train if name == "train" else n_val) or len(files), rng)
         else:
             rows = rng.permutation(len(files))[: min(n_eval or len(files), len(files))]
         shown = yaleb_noisy_files(files, rows, noise, rng)

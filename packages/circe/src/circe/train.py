@@ -23,29 +23,27 @@ weights as an uninterrupted run.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from circe.data import SHORTCUT_TASKS, Scaling, Triples, load_npz, procedural_sprites, split_heldout
 from circe.evaluate import evaluate_model
 from circe.kernels import gaussian_kernel
-from circe.losses import LinearFit, fit_linear, gcm_statistic, hscic_statistic, hsic_penalty
-from circe.model import ScaledNet, build_model
-from circe.regression import HeldoutRegression, circe_statistic, fit_heldout_regression, select_loo
+from circe.module import CirceModule, Rows, as_batch
+from circe.regression import fit_heldout_regression, select_loo
 from orals23_shared.checkpoint import atomic_write_json, latest
-from orals23_shared.cli import UsageError
+from orals23_shared.cli import RunFields, UsageError
 from orals23_shared.lightning import atomic_checkpointing, quiet_lightning, resumable_loader
-from orals23_shared.runfolder import FREE_FIELDS, prepare_run_dir
+from orals23_shared.runfolder import FREE_FIELDS, is_worker_process, jsonable, prepare_run_dir
 from orals23_shared.runs import RunLogger
 from orals23_shared.seed import seed_everything
 from orals23_shared.threads import set_threads
@@ -58,12 +56,13 @@ HSCIC_LAMBDA_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 #: the default strength, in standardised units (see the README, "Scale-free gamma")
 DEFAULT_GAMMA = 300.0
 #: fields that may change between a run and its --resume (besides the shared ones)
-CIRCE_FREE = FREE_FIELDS | {"max_seconds", "patience"}
+CIRCE_FREE = FREE_FIELDS | {"max_seconds", "patience", "eval_dependence"}
 
 
 @dataclass
-class TrainConfig:
-    """One training run (``circe-train``)."""
+class TrainConfig(RunFields):
+    """One training run (``circe-train``); the run-control fields (out, resume, seed, device, threads, ...) are
+    ``orals23_shared.cli.RunFields``."""
 
     method: Method = field(default="circe", metadata={"help": "penalty: erm | circe | hsic | hscic | gcm"})
     gamma: float = field(
@@ -82,6 +81,7 @@ class TrainConfig:
         "of the Extended Yale-B subject folders yaleBxx/"}
     )  # fmt: skip
     dsprites_mode: Literal["linear", "tricky"] = field(default="linear", metadata={"help": "dSprites Y-Z sampler"})
+    yaleb_mode: Literal["y-cone", "mod"] = field(default="y-cone", metadata={"help": "Extended Yale-B Y-Z sampler"})
     label_noise: float = field(
         default=2.0, metadata={"help": "dsprites/yaleb: the official noise (shift 2*N(0, noise) px / pose N(0, noise))"}
     )
@@ -97,12 +97,20 @@ class TrainConfig:
     )
     n_val: int = field(default=1000, metadata={"help": "validation rows (ID and OOD-validation)"})
     n_eval: int = field(default=2000, metadata={"help": "rows of each test split evaluated at the end (0: none)"})
+    eval_dependence: bool = field(
+        default=True,
+        metadata={"help": "measure the conditional dependence of the predictions on each split at the end"},
+    )
     heldout: int = field(default=500, metadata={"help": "rows split off the training data for the Z|Y regression (M)"})
     batch_size: int = field(default=256, metadata={"help": "minibatch size B"})
     epochs: int = field(default=40, metadata={"help": "training epochs"})
     lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate (cosine schedule over the epochs)"})
     weight_decay: float = field(default=1e-2, metadata={"help": "AdamW weight decay"})
     hidden: tuple[int, ...] = field(default=(64, 64), metadata={"help": "MLP hidden widths (tabular x)"})
+    trunk: Literal["small-cnn", "resnet18"] = field(
+        default="small-cnn",
+        metadata={"help": "image model: the official small CNN (dSprites) or ResNet-18 (Yale-B; from scratch)"},
+    )
     standardize: bool = field(
         default=True, metadata={"help": "standardise y, z and tabular x with training statistics (scale-free gamma)"}
     )
@@ -119,15 +127,6 @@ class TrainConfig:
     patience: int = field(default=0, metadata={"help": "early stopping on validation loss (0 = off)"})
     checkpoint_every: int = field(default=5, metadata={"help": "epochs between checkpoints"})
     out: Path = field(default=Path("runs/circe"), metadata={"help": "run directory"})
-    resume: bool = field(default=False, metadata={"help": "continue the run in --out from its newest checkpoint"})
-    overwrite: bool = field(default=False, metadata={"help": "replace the run in --out"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
-    device: str = field(default="cpu", metadata={"help": "accelerator: cpu | gpu | auto"})
-    devices: int = field(default=1, metadata={"help": "devices per node (Lightning)"})
-    num_nodes: int = field(default=1, metadata={"help": "nodes (Lightning)"})
-    strategy: str = field(default="auto", metadata={"help": "Lightning strategy, e.g. ddp"})
-    threads: int = field(default=0, metadata={"help": "CPU threads (0 = $ORALS23_THREADS, else the usable cores)"})
-    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
     def __post_init__(self) -> None:
         checks = [
@@ -146,7 +145,6 @@ class TrainConfig:
             (self.n_last_reg_layers >= 1, "--n-last-reg-layers must be >= 1"),
             (self.checkpoint_every >= 1, "--checkpoint-every must be >= 1"),
             (self.image_size >= 32, f"--image-size must be >= 32 (the official CNN), got {self.image_size}"),
-            (self.threads >= 0, f"--threads must be >= 0, got {self.threads}"),
             ((self.train is None) == (self.val is None), "--train and --val must be given together"),
             (self.val_ood is None or self.train is not None, "--val-ood needs --train and --val"),
             (
@@ -158,9 +156,9 @@ class TrainConfig:
                 "--n-train must be >= 8 for the built-in tasks",
             ),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise UsageError(msg)
+        problems = [msg for ok, msg in checks if not ok] + self.run_problems()
+        if problems:
+            raise UsageError(problems[0])
         self.hidden = tuple(int(h) for h in self.hidden)
 
 
@@ -187,7 +185,7 @@ def load_data(cfg: TrainConfig) -> dict[str, Triples]:
         common = {"n_train": n, "n_val": cfg.n_val, "n_eval": cfg.n_eval, "noise": cfg.label_noise, "seed": cfg.seed}
         if cfg.data == "dsprites":
             return load_dsprites(cfg.root, mode=cfg.dsprites_mode, **common)  # type: ignore[arg-type]
-        return load_yaleb(cfg.root, size=cfg.image_size, **common)  # type: ignore[arg-type]
+        return load_yaleb(cfg.root, size=cfg.image_size, mode=cfg.yaleb_mode, **common)  # type: ignore[arg-type]
     gen = procedural_sprites if cfg.data == "sprites" else SHORTCUT_TASKS[cfg.data]
     s = cfg.seed
     out = {
@@ -199,185 +197,6 @@ def load_data(cfg: TrainConfig) -> dict[str, Triples]:
         out["test"] = gen(cfg.n_eval, seed=s + 30_000)
         out["test_ood"] = gen(cfg.n_eval, seed=s + 40_000, ood=True)
     return out
-
-
-class _Rows(torch.utils.data.Dataset):
-    """(x, y, z) rows fetched a whole batch at a time (``__getitems__``): no per-row Python overhead."""
-
-    def __init__(self, data: Triples) -> None:
-        self.data = data
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
-        return self.data.x[i], self.data.y[i], self.data.z[i]
-
-    def __getitems__(self, idx: list[int]) -> tuple[Tensor, Tensor, Tensor]:
-        t = torch.as_tensor(idx, dtype=torch.long)
-        return self.data.x[t], self.data.y[t], self.data.z[t]
-
-
-def _as_batch(batch: Any) -> Any:
-    """collate_fn: ``__getitems__`` already returns the batch."""
-    return batch
-
-
-class CirceModule(L.LightningModule):
-    """Regressor + penalty. Scalings and the held-out regression live in buffers so checkpoints carry them."""
-
-    def __init__(
-        self,
-        cfg: dict[str, Any],
-        x_shape: list[int],
-        dy: int,
-        dz: int,
-        m: int,
-        reg_meta: dict[str, Any] | None = None,
-        steps_per_epoch: int = 1,
-    ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.cfg = cfg
-        xs = torch.zeros(x_shape[0]) if len(x_shape) == 1 else torch.zeros(())
-        net = build_model(x_shape, dy, cfg.get("hidden", (64, 64)))
-        self.model = ScaledNet(net, xs, torch.ones_like(xs), torch.zeros(dy), torch.ones(dy))
-        self.register_buffer("z_shift", torch.zeros(dz))
-        self.register_buffer("z_scale", torch.ones(dz))
-        self.register_buffer("y_h", torch.zeros(m, dy))
-        self.register_buffer("z_h", torch.zeros(m, dz))
-        self.register_buffer("w1", torch.zeros(m, m))
-        self.register_buffer("w2", torch.zeros(m, m))
-        self.register_buffer("gcm_coef", torch.zeros(dy, dz))
-        self.register_buffer("gcm_intercept", torch.zeros(dz))
-        self.reg_meta = dict(reg_meta or {})
-        self.steps_per_epoch = max(1, int(steps_per_epoch))
-        self._gcm_prev: dict[str, tuple[Tensor, Tensor] | None] = {}
-        self._sums: dict[str, Tensor] = {}
-        self.val_metrics: dict[str, float] = {}
-
-    # -- scalings and the held-out regression --------------------------------------------------------
-    def set_scaling(self, s: Scaling) -> None:
-        for name in ("x_shift", "x_scale", "y_shift", "y_scale"):
-            getattr(self.model, name).copy_(getattr(s, name))
-        self.z_shift.copy_(s.z_shift)
-        self.z_scale.copy_(s.z_scale)
-
-    def set_regression(self, reg: HeldoutRegression, extra: dict[str, Any]) -> None:
-        for name, value in (("y_h", reg.y), ("z_h", reg.z), ("w1", reg.w1), ("w2", reg.w2)):
-            getattr(self, name).copy_(value.to(torch.float32))
-        lin = fit_linear(reg.y, reg.z)
-        self.gcm_coef.copy_(lin.coef.to(torch.float32))
-        self.gcm_intercept.copy_(lin.intercept.to(torch.float32))
-        self.reg_meta = {
-            "sigma2_y": reg.sigma2_y,
-            "sigma2_z": reg.sigma2_z,
-            "lam": reg.lam,
-            "z_kernel": reg.z_kernel,
-            **extra,
-        }
-        self.hparams["reg_meta"] = self.reg_meta
-
-    @property
-    def regression(self) -> HeldoutRegression:
-        meta = self.reg_meta
-        return HeldoutRegression(
-            self.y_h,
-            self.z_h,
-            self.w1,
-            self.w2,
-            meta["sigma2_y"],
-            meta["sigma2_z"],
-            meta["lam"],
-            meta.get("z_kernel", "gaussian"),
-        )
-
-    # -- forward and losses ------------------------------------------------------------------------
-    def forward(self, x: Tensor) -> list[Tensor]:
-        return self.model(x)
-
-    def penalty(self, feats: list[Tensor], y: Tensor, z: Tensor, stage: str) -> Tensor:
-        """The dependence penalty of standardised features ``feats`` given standardised ``y`` and ``z``."""
-        method = self.cfg["method"]
-        if method == "erm" or y.shape[0] < 4:
-            return feats[-1].new_zeros(())
-        s2_phi = self.cfg.get("sigma2_phi")
-        meta = self.reg_meta
-        if method == "gcm":
-            fx = feats[-1]
-            prev = self._gcm_prev.get(stage)
-            y_prev, f_prev = prev if prev is not None else (y, fx.detach())
-            fx_hat = fit_linear(y_prev, f_prev)(y).to(fx.dtype)
-            z_hat = LinearFit(self.gcm_coef, self.gcm_intercept)(y)
-            self._gcm_prev[stage] = (y.detach(), fx.detach())
-            return gcm_statistic(fx, fx_hat, z, z_hat)
-        layers = feats[-int(self.cfg.get("n_last_reg_layers", 1)) :]
-        total = feats[-1].new_zeros(())
-        for f in layers:
-            f = f.reshape(f.shape[0], -1)
-            if method == "circe":
-                total = total + circe_statistic(f, y, z, self.regression, s2_phi, self.cfg.get("centred", True))
-            elif method == "hsic":
-                total = total + hsic_penalty(f, z, s2_phi, meta["sigma2_z"])
-            elif method == "hscic":
-                total = total + hscic_statistic(
-                    f, z, y, meta["hscic_ridge"], s2_phi, meta["sigma2_z"], meta["hscic_sigma2_y"]
-                )
-            else:
-                raise UsageError(f"unknown method {method!r}")
-        return total
-
-    def _step(self, batch: tuple[Tensor, Tensor, Tensor], stage: str) -> Tensor:
-        x, y, z = batch
-        ys = (y - self.model.y_shift) / self.model.y_scale
-        zs = (z - self.z_shift) / self.z_scale
-        feats = self(x)
-        nmse = F.mse_loss(feats[-1], ys)
-        pen = self.penalty(feats, ys, zs, stage)
-        loss = nmse + self.cfg["gamma"] * pen
-        with torch.no_grad():
-            mse = (((feats[-1] - ys) * self.model.y_scale) ** 2).mean()
-            n = y.shape[0]
-            row = torch.stack([nmse * n, pen * n, loss * n, mse * n, loss.new_tensor(float(n))]).detach()
-            self._sums[stage] = self._sums.get(stage, torch.zeros(5, device=row.device)) + row
-        return loss
-
-    def epoch_metrics(self, stage: str) -> dict[str, float]:
-        """Means over the epoch so far: ``<stage>_mse`` (data units), ``_nmse`` (MSE/Var(Y)), ``_penalty``, ``_loss``."""
-        s = self._sums.get(stage)
-        if s is None or float(s[4]) == 0:
-            return {}
-        v = (s[:4] / s[4]).tolist()
-        return {f"{stage}_nmse": v[0], f"{stage}_penalty": v[1], f"{stage}_loss": v[2], f"{stage}_mse": v[3]}
-
-    def on_train_epoch_start(self) -> None:
-        self._gcm_prev["train"] = None
-        self._sums.pop("train", None)
-
-    def on_validation_epoch_start(self) -> None:
-        self._gcm_prev["val"] = None
-        self._sums.pop("val", None)
-
-    def on_validation_epoch_end(self) -> None:
-        self.val_metrics = self.epoch_metrics("val")
-        if self.val_metrics:
-            self.log("val_loss", self.val_metrics["val_loss"], sync_dist=True)
-
-    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "val")
-
-    def configure_optimizers(self) -> Any:
-        opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg["lr"], weight_decay=self.cfg["weight_decay"])
-        # cosine over the epochs (as CosineAnnealingLR with T_max = epochs, stepped once an epoch), written as a
-        # function of the optimiser step so that a resumed run gets exactly the uninterrupted run's rates
-        per, total = self.steps_per_epoch, max(1, int(self.cfg["epochs"]))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: 0.5 * (1 + math.cos(math.pi * (step // per) / total))
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 class _EpochLog(L.Callback):
@@ -407,10 +226,6 @@ def _hscic_loo(y: Tensor, z: Tensor, batch: int, sigma2_z: float | None, seed: i
     return s2, lam
 
 
-def _config_json(cfg: TrainConfig) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
-
-
 def train(
     cfg: TrainConfig, data: dict[str, Triples] | None = None, callbacks: Sequence[L.Callback] = ()
 ) -> TrainResult:
@@ -421,10 +236,14 @@ def train(
     """
     quiet_lightning()
     set_threads(cfg.threads)
-    config = _config_json(cfg)
-    run, resumed = prepare_run_dir(
-        cfg.out, config, resume=cfg.resume, overwrite=cfg.overwrite, free=CIRCE_FREE, seed=cfg.seed
-    )
+    config = jsonable(cfg)
+    worker = is_worker_process()  # a DDP child: rank 0 has prepared the run folder
+    if worker:
+        run, resumed = Path(cfg.out), cfg.resume and latest(Path(cfg.out) / "checkpoints", ".ckpt") is not None
+    else:
+        run, resumed = prepare_run_dir(
+            cfg.out, cfg, resume=cfg.resume, overwrite=cfg.overwrite, free=CIRCE_FREE, seed=cfg.seed
+        )
     seed_everything(cfg.seed)
     splits = data if data is not None else load_data(cfg)
     train_set, held = split_heldout(splits["train"], cfg.heldout, seed=cfg.seed, min_train=cfg.batch_size)
@@ -452,38 +271,39 @@ def train(
     )
     module.set_scaling(scaling)
     module.set_regression(reg, extra)
-    atomic_write_json(
-        run / "model.json",
-        {
-            "x_shape": x_shape,
-            "dy": train_set.y.shape[1],
-            "dz": train_set.z.shape[1],
-            "m": reg.size,
-            "steps_per_epoch": steps_per_epoch,
-            "reg_meta": module.reg_meta,
-            "scaling": scaling.as_dict(),
-        },
-    )
+    model_meta = {
+        "x_shape": x_shape,
+        "dy": train_set.y.shape[1],
+        "dz": train_set.z.shape[1],
+        "m": reg.size,
+        "steps_per_epoch": steps_per_epoch,
+        "reg_meta": module.reg_meta,
+        "scaling": scaling.as_dict(),
+    }
+    if not worker:
+        atomic_write_json(run / "model.json", model_meta)
 
     train_dl, resume_cb = resumable_loader(
-        _Rows(train_set), cfg.batch_size, seed=cfg.seed, drop_last=True, collate_fn=_as_batch
+        Rows(train_set), cfg.batch_size, seed=cfg.seed, drop_last=True, collate_fn=as_batch
     )
     val = splits["val"]
-    vb = min(len(val), max(cfg.batch_size, 1024))
+    # validation batches of the training size B: the penalties are B-dependent estimators (and HSCIC costs B^3)
+    vb = min(len(val), cfg.batch_size)
     val_dl = torch.utils.data.DataLoader(
-        _Rows(val),
+        Rows(val),
         batch_size=vb,
         shuffle=False,
         drop_last=len(val) > vb and len(val) % vb < 4,
-        collate_fn=_as_batch,
+        collate_fn=as_batch,
     )
     plugin, ckpt_cb = atomic_checkpointing(ckpt_dir, every_n_epochs=cfg.checkpoint_every)
 
     resume_step = -1 if resumed else None
     if resume_from is not None:
         resume_step = int(torch.load(resume_from, map_location="cpu", weights_only=False)["global_step"])
-    with RunLogger(run, quiet=cfg.quiet, resume_step=resume_step) as log:
-        cbs: list[L.Callback] = [_EpochLog(log), resume_cb, ckpt_cb, *callbacks]
+    logger = nullcontext(None) if worker else RunLogger(run, quiet=cfg.quiet, resume_step=resume_step)
+    with logger as log:
+        cbs: list[L.Callback] = [resume_cb, ckpt_cb, *callbacks] + ([_EpochLog(log)] if log is not None else [])
         if cfg.patience > 0:
             cbs.append(L.pytorch.callbacks.EarlyStopping("val_loss", patience=cfg.patience))
         trainer = L.Trainer(
@@ -513,11 +333,11 @@ def train(
             "steps": trainer.global_step,
             "reg": module.reg_meta,
         }
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and log is not None:
             model = module.model.cpu()
             for name in ("val", "val_ood", "test", "test_ood"):
                 if name in splits:
-                    ev = evaluate_model(model, splits[name], seed=cfg.seed)
+                    ev = evaluate_model(model, splits[name], seed=cfg.seed, dependence=cfg.eval_dependence)
                     summary.update({f"{name}_{k}": v for k, v in ev.items()})
             log.summary(**summary)
     return TrainResult(module, run, summary)

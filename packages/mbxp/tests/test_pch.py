@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+from mbxp import pch
 from mbxp.execution import ExecConfig, _compile_step, check_program
 from mbxp.pch import PCH_INNER, cpp_pch_dir
 from mbxp.sandbox import Sandbox, isolation_available
@@ -65,3 +66,14 @@ def test_sandboxed_compile_uses_it_and_verdicts_hold():
     assert check_program(problem, "    return 2 * x;\n}\n", "cpp", cfg)["status"] == "passed"
     assert check_program(problem, "    return x;\n}\n", "cpp", cfg)["status"] == "failed"
     assert check_program(problem, "    return y;\n}\n", "cpp", cfg)["status"] == "compile_error"
+
+
+def test_an_unwritable_cache_means_no_precompiled_header(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("MBXP_CACHE", str(blocker / "cache"))  # a folder below a file cannot be made
+    pch.cpp_pch_dir.cache_clear()
+    try:
+        assert cpp_pch_dir() is None
+    finally:
+        pch.cpp_pch_dir.cache_clear()

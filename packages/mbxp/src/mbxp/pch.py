@@ -66,9 +66,12 @@ def cpp_pch_dir() -> str | None:
         header = _header_path()
         if header is None:
             return None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-        os.close(fd)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+            os.close(fd)
+        except OSError:  # no writable cache: compile without it
+            return None
         try:
             out = subprocess.run(
                 ["g++", "-x", "c++-header", header, "-o", tmp],

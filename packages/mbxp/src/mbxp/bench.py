@@ -4,9 +4,10 @@ The same samples (by default the full released example files for Java, C++, Type
 through our evaluator (``--workers``, default the shared thread policy; bubblewrap isolation; strict mode,
 which also records mxeval's verdict of each execution) and through :mod:`mbxp.reference` (mxeval's
 commands, one process per sample, no isolation, mxeval's default ``cpu_count - 1`` workers). The samples
-are split into ``--repeats`` (>= 5) equal chunks; each runner's chunk times go through
-``orals23_shared.bench.time_call`` (median, min, max); throughput is samples / total seconds, and the
-ratio is ours over the reference. (CPU seconds per runner are not recorded: ``RUSAGE_CHILDREN`` misses
+are split into ``--repeats`` (>= 5) equal chunks, run interleaved (ours then the reference on each chunk,
+after an untimed warm-up of both), so that a change of the shared machine's load hits both alike; each
+runner's chunk times are reported as ``orals23_shared.bench.Timing`` (median, min, max); throughput is
+samples / total seconds, and the ratio is ours over the reference. (CPU seconds per runner are not recorded: ``RUSAGE_CHILDREN`` misses
 the sandboxed processes, which our process never waits for, so it undercounted ours by ~100x.) The
 verdicts of both are compared sample by sample (ours under mxeval's rules, and strict). ``peak_rss``: our evaluator's own memory on a few samples, in a fresh process.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -27,7 +29,7 @@ from mbxp.evaluate import EvalConfig, evaluate
 from mbxp.reference import MXEVAL_COMMANDS, mxeval_workers, run_reference
 from mbxp.reproduce_common import examples_file, problems_file
 from mbxp.toolchains import toolchain_problem
-from orals23_shared.bench import add_bench_args, load_snapshot, peak_rss, time_call, write_bench
+from orals23_shared.bench import Timing, add_bench_args, load_snapshot, peak_rss, write_bench
 from orals23_shared.cli import UsageError, check
 from orals23_shared.paths import shared_data_dir
 from orals23_shared.threads import set_threads
@@ -59,28 +61,26 @@ def bench_language(
         samples = random.Random(seed).sample(samples, min(n, len(samples)))
     check(len(samples) >= repeats, f"{lang}: {len(samples)} samples cannot fill {repeats} chunks")
     chunks = [samples[i::repeats] for i in range(repeats)]
+    load_before = load_snapshot()
     warm = samples[: max(1, warmup)]
+    fns = {
+        "ours": lambda s: _ours(s, problems, workers, timeout),
+        "reference": lambda s: run_reference(s, problems, ref_workers, timeout),
+    }
     results: dict[str, list[Any]] = {"ours": [], "reference": []}
-    spent: dict[str, float] = {"ours": 0.0, "reference": 0.0}  # the timed chunks' total (time_call keeps the median)
-
-    def runner(name: str, fn):
-        calls = iter(range(warmup + repeats))
-
-        def call() -> None:
-            i = next(calls)
-            if i < warmup:
-                fn(warm)  # warm-up: caches, JIT, our self-check
-                return
+    times: dict[str, list[float]] = {"ours": [], "reference": []}
+    for _ in range(warmup):  # untimed: caches, JIT, our self-check and precompiled header
+        for fn in fns.values():
+            fn(warm)
+    # interleaved, chunk by chunk (ours, then mxeval's way, on the same chunk): a change of the machine's
+    # load during the run hits both runners alike, so the ratio survives it better than two blocks would
+    for chunk in chunks:
+        for name, fn in fns.items():
             t0 = time.perf_counter()
-            results[name].append(fn(chunks[i - warmup]))
-            spent[name] += time.perf_counter() - t0
-
-        return call
-
-    t_ours = time_call(runner("ours", lambda s: _ours(s, problems, workers, timeout)), repeats=repeats, warmup=warmup)
-    t_ref = time_call(
-        runner("reference", lambda s: run_reference(s, problems, ref_workers, timeout)), repeats=repeats, warmup=warmup
-    )
+            results[name].append(fn(chunk))
+            times[name].append(time.perf_counter() - t0)
+    t_ours, t_ref = (Timing(statistics.median(t), min(t), max(t), len(t)) for t in (times["ours"], times["reference"]))
+    spent = {name: sum(t) for name, t in times.items()}
     ours = {(r["task_id"], r["completion"]): r for chunk in results["ours"] for r in chunk}
     ref = [r for chunk in results["reference"] for r in chunk]
     flat = [s for chunk in chunks for s in chunk]
@@ -119,6 +119,7 @@ def bench_language(
         },
         "agreement_mxeval_rules": round(1 - len(differ) / len(pairs), 4),
         "executor_errors": sum(o["status"] == "error" for o, _ in pairs),
+        "load": {"before": load_before, "after": load_snapshot()},
         "disagreements": differ,
     }
 

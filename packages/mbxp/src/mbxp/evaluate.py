@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mbxp import execution, harness, sandbox
+from mbxp import execution, harness, pch, sandbox
 from mbxp.execution import STATUSES, ExecConfig, check_program
 from mbxp.languages import LANGUAGES
 from mbxp.passk import pass_at_k_table
@@ -99,10 +99,10 @@ class EvalConfig:
 
 @functools.cache
 def executor_id(language: str) -> str:
-    """A digest of the executor's code (harness, execution, sandbox), the language's registry entry and
+    """A digest of the executor's code (harness, execution, sandbox, pch), the language's registry entry and
     its shipped resources: any change that could change a verdict changes the id."""
     h = hashlib.sha256()
-    for module in (harness, execution, sandbox):
+    for module in (harness, execution, sandbox, pch):
         h.update(inspect.getsource(module).encode())
     spec = LANGUAGES[language]
     h.update(repr(spec).encode())

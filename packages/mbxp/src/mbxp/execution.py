@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from mbxp.harness import assemble_program, strict_program
 from mbxp.languages import DONE_PREFIX, LANGUAGES, TOKEN_VAR
+from mbxp.pch import PCH_INNER, cpp_pch_dir
 from mbxp.sandbox import Limits, RunOutput, Sandbox
 from mbxp.toolchains import launch, node_path, resource_text
 
@@ -136,6 +137,17 @@ def _env(language: str, box: Sandbox) -> dict[str, str]:
     return env
 
 
+def _compile_step(language: str, box: Sandbox) -> tuple[tuple[str, ...] | None, tuple[tuple[str, str], ...]]:
+    """The compile command and its extra binds: C++ under bubblewrap gets the precompiled
+    ``<bits/stdc++.h>`` (:mod:`mbxp.pch`; same binary, ~5x faster compile), everything else the registry's."""
+    cmd = LANGUAGES[language].compile
+    if language == "cpp" and cmd is not None and box.isolation == "bwrap":
+        folder = cpp_pch_dir()
+        if folder is not None:
+            return (cmd[0], "-I", PCH_INNER, *cmd[1:]), ((folder, PCH_INNER),)
+    return cmd, ()
+
+
 def check_program(
     problem: dict[str, Any],
     completion: str,
@@ -172,8 +184,9 @@ def check_program(
         except PermissionError as e:
             return _result("error", f"error: {e}", seconds, box.isolation, cfg.mode)
         env.update(extra_env)
-        if spec.compile is not None:
-            out = box.run(spec.compile, compile_limits, env, binds, step="compile")
+        compile_cmd, compile_binds = _compile_step(language, box)
+        if compile_cmd is not None:
+            out = box.run(compile_cmd, compile_limits, env, (*binds, *compile_binds), step="compile")
             seconds += out.seconds
             if not out.started:
                 return _result("error", f"error: {out.error}", seconds, box.isolation, cfg.mode)

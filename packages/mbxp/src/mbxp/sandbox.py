@@ -233,6 +233,18 @@ def _wait(proc: subprocess.Popen, timeout: float) -> int:
     return proc.wait()
 
 
+@functools.cache
+def _default_parent() -> str | None:
+    """Where sandbox folders go: ``/dev/shm`` when it is a tmpfs with >= 2 GiB free (files never touch the
+    disk: creating and deleting a sandbox costs ~10 ms less under load), else the temp folder. A small
+    ``/dev/shm`` (Docker's 64 MiB) is never used: a full host folder must not look like a sample's error."""
+    with contextlib.suppress(OSError):
+        st = os.statvfs("/dev/shm")
+        if os.access("/dev/shm", os.W_OK | os.X_OK) and st.f_bavail * st.f_frsize >= 2 << 30:
+            return "/dev/shm"
+    return None
+
+
 _live_lock = threading.Lock()
 _live: set[int] = set()  # pids of running command chains (weak mode without root sweeps the others)
 
@@ -256,7 +268,7 @@ class Sandbox:
         self.as_root = os.geteuid() == 0
         self.lease = confine.UidLease() if self.as_root else None
         self.uid = self.lease.uid if self.lease else os.geteuid()
-        self.root = Path(tempfile.mkdtemp(prefix="mbxp-", dir=parent))
+        self.root = Path(tempfile.mkdtemp(prefix="mbxp-", dir=parent if parent is not None else _default_parent()))
         os.chmod(self.root, 0o711)
         self.work = self.root / "work"
         self.work.mkdir()
@@ -329,7 +341,7 @@ class Sandbox:
             "--",
         ]
         if self.isolation == "bwrap" and step == "run":
-            prep = f"mkdir -p {INNER_WORK} && cp -R {INNER_IN}/. {INNER_WORK}/ && cd {INNER_WORK}"
+            prep = f"cp -R {INNER_IN} {INNER_WORK} && cd {INNER_WORK}"  # cp creates the folder: one exec
         else:
             prep = f"cd {shlex.quote(self.inner_work)}"
         # the start pipe is the chain's stdin (fd 0): the program gets /dev/null instead

@@ -76,6 +76,7 @@ def run_variant(variant: str, seed: int, steps: int, env_id: str = "CartPole-v1"
     from hyperbolic_rl.train import TrainConfig, train
 
     cfg = TrainConfig(env_id=env_id, seed=seed, total_steps=steps, threads=1, **VARIANTS[variant])
+    cpu0 = time.process_time()
     res = train(cfg)
     model, onorm = res["model"].eval(), res["obs_norm"]
 
@@ -95,6 +96,7 @@ def run_variant(variant: str, seed: int, steps: int, env_id: str = "CartPole-v1"
         "nonfinite": res["nonfinite"],
         "ball_norm_max": max(ball) if ball else None,
         "seconds": res["seconds"],
+        "cpu_seconds": time.process_time() - cpu0,  # training only, this process (load-independent)
         **reactivity(model, states, onorm),
     }
 

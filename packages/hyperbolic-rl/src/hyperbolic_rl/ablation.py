@@ -108,29 +108,28 @@ def _fmt(vals: list[float], digits: int = 1) -> str:
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown: one line per variant, return mean ± std over seeds at each budget, ratio to Euclidean."""
+    """Markdown: one line per variant; at each budget the return mean ± std over the seeds run, its
+    ratio to the Euclidean mean and the number of seeds ``n``; the diagnostics at the smallest budget."""
     budgets = sorted({r["steps"] for r in rows})
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
-    head = "| variant | " + " | ".join(f"return @ {b // 1000}k (x Euclidean)" for b in budgets)
-    head += " | max ball radius | logit-gap gradient (mean) | logit-gap std | seeds |"
-    lines = [head, "|" + "---|" * (len(budgets) + 5)]
+    first = budgets[0] // 1000
+    head = "| variant | " + " | ".join(f"return @ {b // 1000}k (x Euclidean, n seeds)" for b in budgets)
+    head += f" | max ball radius @ {first}k | logit-gap gradient (mean) @ {first}k | logit-gap std @ {first}k |"
+    lines = [head, "|" + "---|" * (len(budgets) + 4)]
     for v in variants:
         cells = []
         for b in budgets:
             vals = [r["final_return"] for r in rows if r["variant"] == v and r["steps"] == b]
             base = [r["final_return"] for r in rows if r["variant"] == "euclidean" and r["steps"] == b]
-            ratio = f" ({np.mean(vals) / np.mean(base):.2f}x)" if vals and base else ""
-            cells.append(_fmt(vals) + ratio)
-        last = [r for r in rows if r["variant"] == v and r["steps"] == budgets[-1]] or [
-            r for r in rows if r["variant"] == v
-        ]
-        ball = [r["ball_norm_max"] for r in last if r["ball_norm_max"] is not None]
-        seeds = sorted({r["seed"] for r in rows if r["variant"] == v})
+            ratio = f"{np.mean(vals) / np.mean(base):.2f}x, " if vals and base else ""
+            cells.append(f"{_fmt(vals)} ({ratio}n={len(vals)})" if vals else "not run")
+        diag = [r for r in rows if r["variant"] == v and r["steps"] == budgets[0]]
+        ball = [r["ball_norm_max"] for r in diag if r["ball_norm_max"] is not None]
         lines.append(
             f"| {v} | "
             + " | ".join(cells)
-            + f" | {_fmt(ball, 3)} | {_fmt([r['gap_grad_mean'] for r in last], 2)} | "
-            + f"{_fmt([r['gap_std'] for r in last], 2)} | {len(seeds)} |"
+            + f" | {_fmt(ball, 3)} | {_fmt([r['gap_grad_mean'] for r in diag], 2)} | "
+            + f"{_fmt([r['gap_std'] for r in diag], 2)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -229,6 +229,8 @@ def test_ablation_writes_a_table_and_skips_finished_runs(tmp_path, capsys):
     assert "| srym_obsnorm |" in render_table(runs)
     with pytest.raises(UsageError, match="unknown variant"):
         main(["--out", str(tmp_path), "--variants", "nope"])
+    with pytest.raises(UsageError, match="--steps: expected comma-separated integers"):
+        main(["--out", str(tmp_path), "--steps", "10,x"])
 
 
 def test_ablation_table_reports_mean_std_ratio_and_seed_count():

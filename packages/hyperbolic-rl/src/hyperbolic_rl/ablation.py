@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from orals23_shared.checkpoint import atomic_write_json
-from orals23_shared.cli import check, run_cli
+from orals23_shared.cli import UsageError, check, run_cli
 from orals23_shared.threads import set_threads
 
 __all__ = ["VARIANTS", "main", "entry", "run_variant", "reactivity", "render_table"]
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         budgets = [int(s) for s in args.steps.split(",") if s]
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"--steps: expected integers, got {args.steps!r}") from e
+        raise UsageError(f"--steps: expected comma-separated integers, got {args.steps!r}") from e
     variants = [v for v in args.variants.split(",") if v]
     bad = [v for v in variants if v not in VARIANTS]
     check(not bad, f"unknown variant(s) {', '.join(bad)}; choose from {', '.join(VARIANTS)}")

@@ -229,3 +229,31 @@ def test_ablation_writes_a_table_and_skips_finished_runs(tmp_path, capsys):
     assert "| srym_obsnorm |" in render_table(runs)
     with pytest.raises(UsageError, match="unknown variant"):
         main(["--out", str(tmp_path), "--variants", "nope"])
+    with pytest.raises(UsageError, match="--steps: expected comma-separated integers"):
+        main(["--out", str(tmp_path), "--steps", "10,x"])
+
+
+def test_ablation_table_reports_mean_std_ratio_and_seed_count():
+    from hyperbolic_rl.ablation import render_table
+
+    def row(v, seed, steps, ret):
+        return {
+            "variant": v,
+            "seed": seed,
+            "steps": steps,
+            "final_return": ret,
+            "ball_norm_max": None,
+            "gap_grad_mean": 1.0,
+            "gap_std": 0.5,
+        }
+
+    rows = [
+        row("euclidean", 0, 40000, 100.0),
+        row("euclidean", 1, 40000, 200.0),
+        row("srym", 0, 40000, 300.0),
+        row("srym", 1, 40000, 300.0),
+        row("euclidean", 0, 100000, 400.0),
+    ]
+    table = render_table(rows).splitlines()
+    assert table[2].startswith("| euclidean | 150.0 ± 50.0 (1.00x, n=2) | 400.0 ± 0.0 (1.00x, n=1) |")
+    assert table[3].startswith("| srym | 300.0 ± 0.0 (2.00x, n=2) | not run |")

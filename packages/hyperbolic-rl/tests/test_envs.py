@@ -122,3 +122,53 @@ def test_truncated_episodes_bootstrap_from_the_final_observation(monkeypatch):
         assert torch.allclose(rewards[t], torch.full((2,), expected), atol=1e-5), (t, rewards[t], expected)
         assert torch.equal(dones[t], torch.full((2,), 1.0 if t in (2, 5) else 0.0))
     assert abs(float(v_final)) > 1e-4  # the check is not vacuous: the bootstrap term is non-zero
+
+
+class _Gym3Stub:
+    """gym3's ``observe() -> (reward, {"rgb": (N, 64, 64, 3)}, first)`` / ``act`` protocol (as
+    ``procgen.ProcgenGym3Env``): env i's episode lasts i + 2 steps with reward 1 per step. Not Procgen:
+    it only checks the adapter's bookkeeping where procgen2 cannot be installed (the nox session)."""
+
+    made: list[dict] = []
+
+    def __init__(self, num, env_name, num_levels, start_level, distribution_mode, rand_seed):
+        _Gym3Stub.made.append({"env_name": env_name, "num_levels": num_levels, "mode": distribution_mode})
+        self.num, self.t = num, np.zeros(num, dtype=np.int64)
+        self.rew, self.first = np.zeros(num), np.ones(num, dtype=bool)
+
+    def observe(self):
+        rgb = np.zeros((self.num, 64, 64, 3), np.uint8)
+        rgb[..., 0] = self.t[:, None, None]  # the red channel holds the step count
+        return self.rew, {"rgb": rgb}, self.first
+
+    def act(self, actions):
+        assert actions.dtype == np.int32 and actions.shape == (self.num,)
+        self.t += 1
+        self.rew = np.ones(self.num)
+        self.first = self.t >= np.arange(self.num) + 2
+        self.t[self.first] = 0
+
+
+def test_procgen_adapter_bookkeeping_against_a_gym3_stub(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "procgen", types.SimpleNamespace(ProcgenGym3Env=_Gym3Stub))
+    _Gym3Stub.made.clear()
+    envs = make_vector_env("procgen:bigfish", 2, seed=0)
+    make_vector_env("procgen:bigfish", 2, seed=0, train=False)
+    assert [m["num_levels"] for m in _Gym3Stub.made] == [200, 0]  # 200 training levels, full distribution
+    assert _Gym3Stub.made[0] == {"env_name": "bigfish", "num_levels": 200, "mode": "easy"}
+    obs, _ = envs.reset()
+    assert obs.shape == (2, 3, 64, 64) and obs.flags["C_CONTIGUOUS"]
+    finished = []
+    for step in range(1, 7):
+        obs, rew, term, trunc, infos = envs.step(np.zeros(2, dtype=np.int64))
+        assert np.array_equal(rew, [1.0, 1.0]) and not trunc.any()
+        assert np.array_equal(obs[:, 0, 0, 0], envs.env.t) and not obs[:, 1:].any()  # channel-first frames
+        if "final_info" in infos:
+            ep = infos["final_info"]["episode"]
+            finished += [(step, i, ep["r"][i], ep["l"][i]) for i in np.flatnonzero(ep["_r"])]
+        assert np.array_equal(term, [step % 2 == 0, step % 3 == 0])
+    # env 0: episodes of 2 steps end at steps 2, 4, 6; env 1: episodes of 3 steps end at 3, 6
+    assert sorted(finished) == [(2, 0, 2.0, 2), (3, 1, 3.0, 3), (4, 0, 2.0, 2), (6, 0, 2.0, 2), (6, 1, 3.0, 3)]

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from orals23_shared.checkpoint import atomic_write_json
-from orals23_shared.cli import check, run_cli
+from orals23_shared.cli import UsageError, check, run_cli
 from orals23_shared.threads import set_threads
 
 __all__ = ["VARIANTS", "main", "entry", "run_variant", "reactivity", "render_table"]
@@ -76,6 +76,7 @@ def run_variant(variant: str, seed: int, steps: int, env_id: str = "CartPole-v1"
     from hyperbolic_rl.train import TrainConfig, train
 
     cfg = TrainConfig(env_id=env_id, seed=seed, total_steps=steps, threads=1, **VARIANTS[variant])
+    cpu0 = time.process_time()
     res = train(cfg)
     model, onorm = res["model"].eval(), res["obs_norm"]
 
@@ -95,6 +96,7 @@ def run_variant(variant: str, seed: int, steps: int, env_id: str = "CartPole-v1"
         "nonfinite": res["nonfinite"],
         "ball_norm_max": max(ball) if ball else None,
         "seconds": res["seconds"],
+        "cpu_seconds": time.process_time() - cpu0,  # training only, this process (load-independent)
         **reactivity(model, states, onorm),
     }
 
@@ -106,29 +108,28 @@ def _fmt(vals: list[float], digits: int = 1) -> str:
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown: one line per variant, return mean ± std over seeds at each budget, ratio to Euclidean."""
+    """Markdown: one line per variant; at each budget the return mean ± std over the seeds run, its
+    ratio to the Euclidean mean and the number of seeds ``n``; the diagnostics at the smallest budget."""
     budgets = sorted({r["steps"] for r in rows})
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in rows)]
-    head = "| variant | " + " | ".join(f"return @ {b // 1000}k (x Euclidean)" for b in budgets)
-    head += " | max ball radius | logit-gap gradient (mean) | logit-gap std | seeds |"
-    lines = [head, "|" + "---|" * (len(budgets) + 5)]
+    first = budgets[0] // 1000
+    head = "| variant | " + " | ".join(f"return @ {b // 1000}k (x Euclidean, n seeds)" for b in budgets)
+    head += f" | max ball radius @ {first}k | logit-gap gradient (mean) @ {first}k | logit-gap std @ {first}k |"
+    lines = [head, "|" + "---|" * (len(budgets) + 4)]
     for v in variants:
         cells = []
         for b in budgets:
             vals = [r["final_return"] for r in rows if r["variant"] == v and r["steps"] == b]
             base = [r["final_return"] for r in rows if r["variant"] == "euclidean" and r["steps"] == b]
-            ratio = f" ({np.mean(vals) / np.mean(base):.2f}x)" if vals and base else ""
-            cells.append(_fmt(vals) + ratio)
-        last = [r for r in rows if r["variant"] == v and r["steps"] == budgets[-1]] or [
-            r for r in rows if r["variant"] == v
-        ]
-        ball = [r["ball_norm_max"] for r in last if r["ball_norm_max"] is not None]
-        seeds = sorted({r["seed"] for r in rows if r["variant"] == v})
+            ratio = f"{np.mean(vals) / np.mean(base):.2f}x, " if vals and base else ""
+            cells.append(f"{_fmt(vals)} ({ratio}n={len(vals)})" if vals else "not run")
+        diag = [r for r in rows if r["variant"] == v and r["steps"] == budgets[0]]
+        ball = [r["ball_norm_max"] for r in diag if r["ball_norm_max"] is not None]
         lines.append(
             f"| {v} | "
             + " | ".join(cells)
-            + f" | {_fmt(ball, 3)} | {_fmt([r['gap_grad_mean'] for r in last], 2)} | "
-            + f"{_fmt([r['gap_std'] for r in last], 2)} | {len(seeds)} |"
+            + f" | {_fmt(ball, 3)} | {_fmt([r['gap_grad_mean'] for r in diag], 2)} | "
+            + f"{_fmt([r['gap_std'] for r in diag], 2)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -147,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         budgets = [int(s) for s in args.steps.split(",") if s]
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"--steps: expected integers, got {args.steps!r}") from e
+        raise UsageError(f"--steps: expected comma-separated integers, got {args.steps!r}") from e
     variants = [v for v in args.variants.split(",") if v]
     bad = [v for v in variants if v not in VARIANTS]
     check(not bad, f"unknown variant(s) {', '.join(bad)}; choose from {', '.join(VARIANTS)}")

@@ -46,7 +46,7 @@ def ppo_loss(
     normalize_advantages: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """PPO loss of one minibatch and its statistics (approx KL = E[(rho - 1) - log rho])."""
-    dist = Categorical(logits=logits)
+    dist = Categorical(logits=logits, validate_args=False)
     logp = dist.log_prob(actions)
     log_ratio = logp - old_logp
     ratio = log_ratio.exp()

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch.distributions import Categorical
+from torch.nn.utils import parametrize
 
 from hyperbolic_rl.data import env_shapes, make_vector_env, obs_to_array
 from hyperbolic_rl.evaluate import evaluate, load_checkpoint
@@ -314,36 +315,39 @@ def train(
             model.eval()  # spectral-norm power iteration only runs in train mode (during updates)
             ball_norms, feat_norms, new_eps = [], [], []
             obs = prep(obs_np)
-            for t in range(T):
-                with torch.no_grad():
-                    logits, value, info = model(obs)
-                    dist = Categorical(logits=logits)
-                    action = dist.sample()
-                buf_obs[t], buf_act[t], buf_logp[t], buf_val[t] = obs, action, dist.log_prob(action), value
-                feat_norms.append(info["feature_norm"])
-                if "ball_norm" in info:
-                    ball_norms.append(info["ball_norm"])
-                obs_np, reward, term, trunc, infos = envs.step(action.cpu().numpy())
-                global_step += N
-                done = np.logical_or(term, trunc)
-                r = rnorm(reward, done) if cfg.norm_reward else reward.astype(np.float64)
-                r = torch.as_tensor(r, dtype=dtype, device=dev)
-                boot = np.logical_and(trunc, ~term)
-                if boot.any():  # bootstrap truncated episodes from their final observation
-                    final = np.stack([infos["final_obs"][i] for i in np.flatnonzero(boot)])
+            # the weights are fixed during a rollout: compute each spectrally normalised weight once
+            # (parametrize.cached; eval mode runs no power iteration, so the values are the same)
+            with parametrize.cached():
+                for t in range(T):
                     with torch.no_grad():
-                        _, v_final, _ = model(prep(final))
-                    r[torch.as_tensor(np.flatnonzero(boot), device=dev)] += cfg.gamma * v_final
-                buf_rew[t], buf_done[t] = r, torch.as_tensor(done, dtype=dtype, device=dev)
-                if "final_info" in infos and "episode" in infos["final_info"]:
-                    ep = infos["final_info"]["episode"]
-                    for i in np.flatnonzero(ep["_r"]):
-                        new_eps.append((global_step, float(ep["r"][i])))
-                if onorm is not None:
-                    onorm.update(obs_to_array(obs_np, scale))
-                obs = prep(obs_np)
-            with torch.no_grad():
-                _, next_value, _ = model(obs)
+                        logits, value, info = model(obs)
+                        dist = Categorical(logits=logits, validate_args=False)
+                        action = dist.sample()
+                    buf_obs[t], buf_act[t], buf_logp[t], buf_val[t] = obs, action, dist.log_prob(action), value
+                    feat_norms.append(info["feature_norm"])
+                    if "ball_norm" in info:
+                        ball_norms.append(info["ball_norm"])
+                    obs_np, reward, term, trunc, infos = envs.step(action.cpu().numpy())
+                    global_step += N
+                    done = np.logical_or(term, trunc)
+                    r = rnorm(reward, done) if cfg.norm_reward else reward.astype(np.float64)
+                    r = torch.as_tensor(r, dtype=dtype, device=dev)
+                    boot = np.logical_and(trunc, ~term)
+                    if boot.any():  # bootstrap truncated episodes from their final observation
+                        final = np.stack([infos["final_obs"][i] for i in np.flatnonzero(boot)])
+                        with torch.no_grad():
+                            _, v_final, _ = model(prep(final))
+                        r[torch.as_tensor(np.flatnonzero(boot), device=dev)] += cfg.gamma * v_final
+                    buf_rew[t], buf_done[t] = r, torch.as_tensor(done, dtype=dtype, device=dev)
+                    if "final_info" in infos and "episode" in infos["final_info"]:
+                        ep = infos["final_info"]["episode"]
+                        for i in np.flatnonzero(ep["_r"]):
+                            new_eps.append((global_step, float(ep["r"][i])))
+                    if onorm is not None:
+                        onorm.update(obs_to_array(obs_np, scale))
+                    obs = prep(obs_np)
+                with torch.no_grad():
+                    _, next_value, _ = model(obs)
             adv, ret = compute_gae(buf_rew, buf_val, buf_done, next_value, cfg.gamma, cfg.gae_lambda)
             episodes.extend(new_eps)
             # ---- update

@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from orals23_shared import bench
-from orals23_shared.cli import RunFields, UsageError, add_dataclass_args, config_from_args, run_cli
+from orals23_shared.cli import (
+    RunFields,
+    UsageError,
+    add_dataclass_args,
+    add_run_args,
+    config_from_args,
+    parse_run_config,
+    run_cli,
+)
 from orals23_shared.runfolder import config_differences, is_worker_process, jsonable, prepare_run_dir
 from orals23_shared.runs import RunLogger, read_metrics
 from orals23_shared.threads import ENV_VAR, default_threads, set_threads, usable_cores
@@ -219,3 +227,22 @@ def test_is_worker_process(monkeypatch, env, worker):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert is_worker_process() is worker
+
+
+def test_add_run_args():
+    parser = argparse.ArgumentParser()
+    add_run_args(parser, "runs/x")
+    args = parser.parse_args([])
+    assert (args.out, args.resume, args.overwrite, args.quiet) == (Path("runs/x"), False, False, False)
+    args = parser.parse_args(["--out", "o", "--resume", "--quiet"])
+    assert (args.out, args.resume, args.quiet) == (Path("o"), True, True)
+
+
+@dataclass
+class _Plain:
+    lr: float = field(default=0.1, metadata={"help": "step size"})
+
+
+def test_parse_run_config():
+    cfg, args = parse_run_config(_Plain, ["--lr", "2", "--overwrite"], prog="p", description="d", default_out="runs/p")
+    assert cfg.lr == 2.0 and args.overwrite and args.out == Path("runs/p")

@@ -33,7 +33,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-__all__ = ["RunFields", "UsageError", "add_dataclass_args", "config_from_args", "run_cli", "check"]
+__all__ = [
+    "RunFields",
+    "UsageError",
+    "add_dataclass_args",
+    "add_run_args",
+    "config_from_args",
+    "parse_run_config",
+    "run_cli",
+    "check",
+]
 
 C = TypeVar("C")
 
@@ -86,6 +95,25 @@ class RunFields:
             (not (self.resume and self.overwrite), "--resume and --overwrite exclude each other"),
         ]
         return [msg for ok, msg in checks if not ok]
+
+
+def add_run_args(parser: argparse.ArgumentParser, default_out: str | Path) -> None:
+    """``--out --resume --overwrite --quiet`` for a CLI whose options are not one ``RunFields`` config."""
+    parser.add_argument("--out", type=Path, default=Path(default_out), help="run folder (default: %(default)s)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from where it stopped")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress output; print the summary as JSON")
+
+
+def parse_run_config(
+    cls: type[C], argv: Sequence[str] | None, *, prog: str, description: str, default_out: str | Path
+) -> tuple[C, argparse.Namespace]:
+    """The config ``cls`` plus ``--out --resume --overwrite --quiet`` (see ``add_run_args``) from ``argv``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_dataclass_args(parser, cls)
+    add_run_args(parser, default_out)
+    args = parser.parse_args(argv)
+    return config_from_args(parser, cls, namespace=args), args
 
 
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:

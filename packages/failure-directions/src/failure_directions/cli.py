@@ -9,7 +9,6 @@ used ``--out`` unless ``--resume``/``--overwrite``, and reports bad input in one
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from collections.abc import Sequence
@@ -25,20 +24,18 @@ from failure_directions.interventions import InterventionConfig
 from failure_directions.svm import SVMConfig
 from failure_directions.train import ClassifierConfig
 from orals23_shared.checkpoint import atomic_write_json
-from orals23_shared.cli import UsageError, add_dataclass_args, check, config_from_args, run_cli
+from orals23_shared.cli import (
+    UsageError,
+    check,
+    parse_run_config,
+    run_cli,
+)
 from orals23_shared.runfolder import prepare_run_dir
 from orals23_shared.runs import RunLogger
 from orals23_shared.threads import set_threads
 
 __all__ = ["CaptionConfig", "FitConfig", "InterveneConfig", "benchmark_main", "caption_main", "fit_main",
            "intervene_main"]  # fmt: skip
-
-
-def _run_flags(parser: argparse.ArgumentParser, default_out: str) -> None:
-    parser.add_argument("--out", type=Path, default=Path(default_out), help="run folder (default: %(default)s)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out (finished parts are kept)")
-    parser.add_argument("--overwrite", action="store_true", help="replace the run in --out")
-    parser.add_argument("--quiet", action="store_true", help="no progress output; print the summary as JSON")
 
 
 def _svm_config(cfg) -> SVMConfig:
@@ -105,15 +102,14 @@ def _write_ranking(path: Path, scores: np.ndarray, split) -> None:
 
 
 def fit_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    cfg, args = parse_run_config(
+        FitConfig,
+        argv,
         prog="failure-directions-fit",
         description="Fit per-class error-predicting linear SVMs (whitened, L2-normalised features; class-balanced; "
         "C by 2-fold CV) on a model's validation outputs, and rank every split's images from hardest to easiest.",
+        default_out="runs/failure-directions-fit",
     )
-    add_dataclass_args(parser, FitConfig)
-    _run_flags(parser, "runs/failure-directions-fit")
-    args = parser.parse_args(argv)
-    cfg = config_from_args(parser, FitConfig, namespace=args)
     set_threads(cfg.threads)
     check(cfg.top_k >= 1 and cfg.plot_k >= 1, "--top-k and --plot-k must be >= 1")
     check(cfg.cv >= 2, f"--cv must be >= 2, got {cfg.cv}")
@@ -240,15 +236,14 @@ def _read_attributes(path: Path, n: int) -> dict[str, np.ndarray]:
 
 
 def caption_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    cfg, args = parse_run_config(
+        CaptionConfig,
+        argv,
         prog="failure-directions-caption",
         description="Caption each class's failure direction: score candidate captions by the SVM on "
         "T(caption) - T('a photo of a <class>') in a joint text-image space, or rank a table of image attributes.",
+        default_out="runs/failure-directions-caption",
     )
-    add_dataclass_args(parser, CaptionConfig)
-    _run_flags(parser, "runs/failure-directions-caption")
-    args = parser.parse_args(argv)
-    cfg = config_from_args(parser, CaptionConfig, namespace=args)
     set_threads(cfg.threads)
     from failure_directions.captions import attribute_scores, caption_candidates, caption_scores, rank_captions
     from failure_directions.data import load_class_names, load_split
@@ -360,16 +355,15 @@ def summarise_interventions(rows: list[dict]) -> dict[str, dict]:
 
 
 def intervene_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    cfg, args = parse_run_config(
+        InterveneConfig,
+        argv,
         prog="failure-directions-intervene",
         description="Retrain after adding the K pool images per class most aligned with the failure direction "
         "(vs random, lowest confidence, oracle), or after upweighting K training images per class; report "
         "hard-subgroup and worst-group test accuracy over seeds.",
+        default_out="runs/failure-directions-intervene",
     )
-    add_dataclass_args(parser, InterveneConfig)
-    _run_flags(parser, "runs/failure-directions-intervene")
-    args = parser.parse_args(argv)
-    cfg = config_from_args(parser, InterveneConfig, namespace=args)
     set_threads(cfg.threads)
     cfg.check()
     PlantedConfig.check(cfg)
@@ -414,16 +408,15 @@ class BenchmarkConfig(ClassifierConfig, PlantedConfig):
 
 
 def benchmark_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    cfg, args = parse_run_config(
+        BenchmarkConfig,
+        argv,
         prog="failure-directions-benchmark",
         description="Write the offline planted benchmark (8x8 digits; inverted digits rare in train inside the "
         "affected classes) as a data folder: features from the toy joint encoder, the base MLP's outputs, "
         "inputs, subgroups, images, an attribute table, classes.txt and encoder.pt.",
+        default_out="runs/failure-directions-benchmark",
     )
-    add_dataclass_args(parser, BenchmarkConfig)
-    _run_flags(parser, "runs/failure-directions-benchmark")
-    args = parser.parse_args(argv)
-    cfg = config_from_args(parser, BenchmarkConfig, namespace=args)
     set_threads(cfg.threads)
     PlantedConfig.check(cfg)
     from failure_directions.pipeline import build_benchmark, write_benchmark

@@ -8,15 +8,13 @@ plot), refuse a used ``--out`` unless ``--resume`` or ``--overwrite``, and resum
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from omnigrok.train import TrainConfig
 from orals23_shared.checkpoint import atomic_write_json
-from orals23_shared.cli import add_dataclass_args, check, config_from_args, run_cli
+from orals23_shared.cli import check, parse_run_config, run_cli
 from orals23_shared.runfolder import prepare_run_dir
 from orals23_shared.runs import RunLogger
 from orals23_shared.threads import set_threads
@@ -24,23 +22,15 @@ from orals23_shared.threads import set_threads
 __all__ = ["train_main", "landscape_main", "train_entry", "landscape_entry", "LandscapeConfig"]
 
 
-def _run_flags(parser: argparse.ArgumentParser, default_out: str) -> None:
-    parser.add_argument("--out", type=Path, default=Path(default_out), help="run folder (default: %(default)s)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
-    parser.add_argument("--overwrite", action="store_true", help="replace the run in --out")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar; print the summary as JSON")
-
-
 def train_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    cfg, args = parse_run_config(
+        TrainConfig,
+        argv,
         prog="omnigrok-train",
         description="Train one Omnigrok run: alpha-scaled init + AdamW weight decay, or --constrained to the "
         "fixed norm alpha*w0 (Liu, Michaud, Tegmark, ICLR 2023). Options left unset take the task's default.",
+        default_out="runs/omnigrok",
     )
-    add_dataclass_args(parser, TrainConfig)
-    _run_flags(parser, "runs/omnigrok")
-    args = parser.parse_args(argv)
-    cfg = config_from_args(parser, TrainConfig, namespace=args)
     set_threads(cfg.threads)
     from omnigrok.plots import plot_runs
     from omnigrok.train import resolve, train
@@ -77,15 +67,14 @@ class LandscapeConfig(TrainConfig):
 
 
 def landscape_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    cfg, args = parse_run_config(
+        LandscapeConfig,
+        argv,
         prog="omnigrok-landscape",
         description="The LU landscape: final train/test loss of runs held at the fixed norm alpha*w0 (weight decay "
         "0, rescaled after every step), for each alpha; writes landscape.json and lu.png.",
+        default_out="runs/omnigrok-landscape",
     )
-    add_dataclass_args(parser, LandscapeConfig)
-    _run_flags(parser, "runs/omnigrok-landscape")
-    args = parser.parse_args(argv)
-    cfg = config_from_args(parser, LandscapeConfig, namespace=args)
     check(len(cfg.alphas) >= 3, f"--alphas needs at least 3 values, got {list(cfg.alphas)}")
     check(all(a > 0 for a in cfg.alphas), f"--alphas must all be > 0, got {list(cfg.alphas)}")
     set_threads(cfg.threads)

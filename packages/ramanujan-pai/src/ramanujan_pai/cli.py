@@ -16,7 +16,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
-from orals23_shared.cli import UsageError, add_dataclass_args, check, config_from_args, run_cli
+from orals23_shared.cli import (
+    UsageError,
+    add_dataclass_args,
+    check,
+    config_from_args,
+    parse_run_config,
+    run_cli,
+)
 from orals23_shared.runfolder import prepare_run_dir
 from orals23_shared.threads import set_threads
 from ramanujan_pai.graph import METRIC_KEYS
@@ -147,23 +154,15 @@ def metrics_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _run_flags(parser: argparse.ArgumentParser, default_out: str) -> None:
-    parser.add_argument("--out", type=Path, default=Path(default_out), help="run folder (default: %(default)s)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
-    parser.add_argument("--overwrite", action="store_true", help="replace the run in --out")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar; print the summary as JSON")
-
-
 def train_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    cfg, args = parse_run_config(
+        TrainConfig,
+        argv,
         prog="ramanujan-pai-train",
         description="Prune at initialization (or load --masks) and train the sparse network with fixed masks; "
         "reports the test accuracy at the best validation epoch and the masks' graph metrics.",
+        default_out="runs/ramanujan-pai",
     )
-    add_dataclass_args(parser, TrainConfig)
-    _run_flags(parser, "runs/ramanujan-pai")
-    args = parser.parse_args(argv)
-    cfg = config_from_args(parser, TrainConfig, namespace=args)
     cfg.validate()
     set_threads(cfg.threads)
     from ramanujan_pai.train import save_masks, train

@@ -139,6 +139,7 @@ def test_reproduce_pipeline_writes_summary(tmp_path):
     assert reproduce.main(["--quick", "--out", str(out), "--steps-scale", "0.005", "--quiet"]) == 0
     summary = load_summary(out / "summary.json")
     assert summary["package"] == "h3-flashconv" and len(summary["claims"]) == 4
+    assert summary["claims"][3]["details"]["seeds"] == 3
     assert all((out / p).is_file() for p in summary["plots"])
 
 

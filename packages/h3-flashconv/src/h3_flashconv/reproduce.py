@@ -46,13 +46,15 @@ __all__ = ["main", "entry", "budgets", "ar_claim", "lm_claim", "equal_param_widt
 def budgets(quick: bool) -> dict[str, int]:
     """Optimiser steps per run (the paper trains 400 epochs = ~62k steps on the synthetics).
 
-    ``--quick`` fits about 3 CPU-minutes of one thread: induction head gets the steps H3 needs to solve it (~750),
-    associative recall and the LM runs get less (their verdicts say what that budget shows, never more)."""
+    ``--quick`` fits about 3 CPU-minutes of one thread: induction head gets the steps H3 needs to solve it (750;
+    a 560-step run stopped at 0.896), the LM runs 60 steps x 3 models x 3 seeds, and associative recall is left to
+    the full mode (``ar_steps = 0``: its claim is "not run" with the reason; 200 steps gave H3 0.588 vs S4D 0.578,
+    below two standard errors, and cost 20 CPU-seconds)."""
     if quick:
         return {
             "ih_steps": 750,
-            "ar_steps": 200,
-            "lm_steps": 100,
+            "ar_steps": 0,
+            "lm_steps": 60,
             "lm_seeds": 3,
             "n_train": 2000,
             "n_test": 500,
@@ -203,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     b = budgets(args.quick)
-    scaled = {k: max(1, int(b[k] * args.steps_scale)) for k in ("ih_steps", "ar_steps", "lm_steps")}
+    scaled = {k: max(1, int(b[k] * args.steps_scale)) if b[k] else 0 for k in ("ih_steps", "ar_steps", "lm_steps")}
     base = TrainConfig(
         task="induction_head",
         d_model=64,
@@ -238,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("AR S4D", "ar_steps", {"model": "s4d", "task": "associative_recall"}),
     ]:
         n = scaled[steps]
+        if n == 0:
+            continue
         run(name, replace(base, max_steps=n, eval_every=max(1, n // 4), warmup_steps=min(50, n // 10 + 1), **kw))
     acc = {k: float(v["val_last_acc"]) for k, v in runs.items()}
     budget = {
@@ -265,7 +269,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             steps=scaled["ih_steps"],
             **budget,
         ),
-        ar_claim(acc["AR H3"], acc["AR S4D"], b["n_test"], steps=scaled["ar_steps"], **budget),
+        ar_claim(acc["AR H3"], acc["AR S4D"], b["n_test"], steps=scaled["ar_steps"], **budget)
+        if scaled["ar_steps"]
+        else Claim.not_run(
+            "associative recall: H3 near perfect and above S4D by >= 2 standard errors",
+            paper={"H3": 0.998, "S4D": 0.86},
+            reason="not in --quick (3-CPU-minute budget): 200 steps gave H3 0.588 vs S4D 0.578, far below the 2 "
+            "standard errors the claim needs; the full mode trains 8000 steps",
+        ),
     ]
     lm_runs: dict[str, list[str]] = {}
     corpus = args.corpus or _default_corpus()

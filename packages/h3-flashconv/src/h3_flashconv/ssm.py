@@ -176,26 +176,27 @@ class DiagSSM(_StatePassing):
         # within-chunk convolutions: one batched FFT conv with the kernel of length T
         flat = uc.movedim(-2, -3).reshape(-1, H, T)
         y = conv(flat, self.kernel(T)).reshape(*lead, n_chunks, H, T).movedim(-3, -2)
-        powers = self._powers(dA, T + 1)  # dA^0 .. dA^T, (H, N/2, T + 1)
-        n2 = dA.shape[-1]
-        # input sums of every chunk: sum_i dA^{T-1-i} dB u_{c,i}, real and imaginary parts stacked
-        m = dB.unsqueeze(-1) * powers[..., :T].flip(-1)
-        w = torch.einsum("...hct,hnt->...hcn", uc, torch.cat([m.real, m.imag], dim=-2))
-        w = torch.complex(w[..., :n2], w[..., n2:])  # (..., H, n, N/2)
+        # dA^l = dA^(a b) dA^j (l = a b + j): the (H, N/2, T) power matrix is never built, as in ``kernel``
+        outer, inner = self._chunk_factors(dA, T)  # (H, N/2, na), (H, N/2, b)
+        n2, na, b = dA.shape[-1], outer.shape[-1], inner.shape[-1]
+        inner_ri = torch.cat([inner.real, inner.imag], dim=-2)  # (H, N, b)
+        outer_t = outer.transpose(-1, -2).unsqueeze(-3)  # (H, 1, na, N/2)
+        # input sums of every chunk: sum_l dA^l dB u_{c, T-1-l}, l = a b + j, one real matmul over j
+        r = F.pad(uc.flip(-1), (0, na * b - T)).unflatten(-1, (na, b))  # (..., H, n, na, b)
+        z = torch.einsum("...hcaj,hmj->...hcam", r, inner_ri)
+        z = torch.complex(z[..., :n2], z[..., n2:])  # (..., H, n, na, N/2)
+        w = dB.unsqueeze(-2) * (z * outer_t).sum(-2)  # (..., H, n, N/2)
         x = self.default_state(*lead).to(w.dtype) if state is None else state.to(w.dtype)
-        decay_T = powers[..., T]
+        decay_T = torch.exp(torch.log(dA) * T)
         starts = []
         for c in range(n_chunks):  # the scan: O(d N) per chunk
             starts.append(x)
             x = decay_T * x + w[..., c, :]
         starts_t = torch.stack(starts, dim=-2)  # state entering each chunk, (..., H, n, N/2)
-        # their outputs: 2 Re sum_n C_n dA_n^{j+1} x_{c,n} = 2 (Re x . Re D - Im x . Im D)
-        d = C.unsqueeze(-1) * powers[..., 1:]
-        y = y + 2 * torch.einsum(
-            "...hcn,hnt->...hct",
-            torch.cat([starts_t.real, -starts_t.imag], dim=-1),
-            torch.cat([d.real, d.imag], dim=-2),
-        )
+        # their outputs: 2 Re sum_m (C dA dA^(a b) x_c)_m dA_m^j at t = a b + j, one real matmul over m
+        g = (C * dA).unsqueeze(-2).unsqueeze(-2) * starts_t.unsqueeze(-2) * outer_t  # (..., H, n, na, N/2)
+        y_state = torch.einsum("...hcam,hmj->...hcaj", torch.cat([g.real, -g.imag], dim=-1), inner_ri)
+        y = y + 2 * y_state.flatten(-2)[..., :T]
         y = y.flatten(-2)[..., :L]
         if last < T:  # the scan ran over the padded last chunk: its state from the real tokens only
             x = self.forward_state(u[..., L - last :], starts[-1])

@@ -46,7 +46,7 @@ from orals23_shared.threads import set_threads
 __all__ = ["TrainConfig", "LitLM", "fit", "param_groups", "model_config", "load_checkpoint", "AtomicCheckpointIO"]
 
 
-HALF_TRUE = ("bf16-true", "16-true", "bf16", "16", "half")
+HALF_TRUE = ("bf16-true", "16-true")  # Lightning casts the whole module (Lightning's "bf16" / "16" are the -mixed ones)
 
 
 @dataclass

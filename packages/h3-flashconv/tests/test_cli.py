@@ -139,6 +139,7 @@ def test_reproduce_pipeline_writes_summary(tmp_path):
     assert reproduce.main(["--quick", "--out", str(out), "--steps-scale", "0.005", "--quiet"]) == 0
     summary = load_summary(out / "summary.json")
     assert summary["package"] == "h3-flashconv" and len(summary["claims"]) == 4
+    assert summary["claims"][3]["details"]["seeds"] == 3
     assert all((out / p).is_file() for p in summary["plots"])
 
 
@@ -238,7 +239,7 @@ def test_two_plus_two_resumed_steps_equal_four_straight(tmp_path, task, mode):
 
 def test_bench_rows_carry_median_min_max_and_the_load(tmp_path):
     argv = ["--lengths", "64", "--long-lengths", "128", "--channels", "64", "--chunk", "64", "--gen-prompts", "8"]
-    argv += ["--gen-tokens", "2", "--gen-d-model", "64", "--gen-layers", "1", "--gen-batch", "1", "--warmup", "0"]
+    argv += ["--gen-tokens", "2", "--gen-d-model", "64", "--gen-layers", "3", "--gen-batches", "1,2", "--warmup", "0"]
     assert bench.main([*argv, "--threads", "1", "--quiet", "--out", str(tmp_path)]) == 0
     record = json.loads((tmp_path / "bench.json").read_text())
     row = record["mixing"][0]
@@ -246,3 +247,19 @@ def test_bench_rows_carry_median_min_max_and_the_load(tmp_path):
     assert "ssm_direct_vandermonde/fft" in row and record["load_before"]["cores"] >= 1
     low, high = record["generation"][0]["h3_tok_s_min_max"]
     assert low <= record["generation"][0]["h3_tok_s"] <= high
+    gen = record["generation"]
+    assert [(r["batch"], r["prompt"]) for r in gen] == [(1, 8), (2, 8)] and "hybrid_tok_s" in gen[0]
+    assert [c["batch"] for c in record["generation_checks"]] == [1, 2]
+    assert record["gpu_rows"] == "not run: no GPU" and record["package"] == "h3-flashconv"
+    assert "not run: no GPU" in (tmp_path / "bench.md").read_text()
+
+
+def test_generation_checks_flag_a_prompt_dependent_step_and_a_missed_bar():
+    def row(batch, prompt, ms, speedup):
+        return {"batch": batch, "prompt": prompt, "h3_ms_per_step": ms, "h3/transformer_speedup": speedup}
+
+    flat = [row(1, 128, 1.0, 0.8), row(1, 1024, 1.05, 2.6), row(1, 4096, 0.98, 20.0)]
+    growing = [row(8, 128, 1.0, 0.8), row(8, 1024, 1.3, 2.0), row(8, 4096, 2.0, 5.0)]
+    ok, bad = bench.generation_checks(flat + growing)
+    assert ok["spread_ok"] and ok["bar_met"] and ok["speedup_at_1024"] == 2.6
+    assert not bad["spread_ok"] and not bad["bar_met"] and bad["h3_step_spread"] == pytest.approx(0.769, abs=1e-3)

@@ -10,11 +10,31 @@ from h3_flashconv.cuda_ext import SWITCH, cuda_source_dir, reference_gated_conv
 from h3_flashconv.model import H3
 from orals23_shared.cli import UsageError
 
+NO_NVCC = pytest.mark.skipif(
+    shutil.which("nvcc") is None, reason="nvcc not found (no CUDA toolkit): the .cu is not compiled"
+)
 
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found (no CUDA toolkit): the .cu is not compiled")
+
+@NO_NVCC
+def test_cuda_kernel_translation_unit_compiles(tmp_path):
+    """Default run: the device code alone (``-DH3_FLASHCONV_KERNEL_ONLY``, one architecture, no torch headers),
+    a few CPU-seconds of nvcc. The whole file with the torch binding is the slow test below (~2 CPU-minutes)."""
+    src = cuda_source_dir() / "fftconv.cu"
+    cmd = ["nvcc", "-c", "-x", "cu", "-std=c++17", "-arch=sm_80", "-DH3_FLASHCONV_KERNEL_ONLY", "-Xcompiler", "-fPIC"]
+    cmd += [str(src), "-o", str(tmp_path / "kernel.o")]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert (tmp_path / "kernel.o").stat().st_size > 0
+    ours = [line for line in res.stderr.splitlines() if "fftconv.cu" in line and "warning" in line]
+    assert not ours, "\n".join(ours)
+
+
+@pytest.mark.slow
+@NO_NVCC
 def test_whole_cuda_source_compiles_with_torch_headers(tmp_path):
     """The kernel and its torch binding compile as ``torch.utils.cpp_extension.load`` would build them (torch's
-    include paths, C++20, the Python headers), without warnings from our own file (e.g. deprecated c10::optional)."""
+    include paths, C++20, the Python headers), without warnings from our own file (e.g. deprecated c10::optional).
+    Slow: parsing torch's headers costs about 2 CPU-minutes of nvcc."""
     import sysconfig
 
     from torch.utils.cpp_extension import include_paths

@@ -8,14 +8,19 @@ Side by side in one run, median (min, max) of ``--repeats`` (>= 5) timings after
   ``--chunk``, kernel generation included, against the one-shot ``DiagSSM.forward`` whose kernel comes from
   chunked powers, and the same with the direct Vandermonde kernel ``ssm_direct_vandermonde``), causal attention
   (``scaled_dot_product_attention``), and the fused CUDA kernel on a CUDA machine; ratios to the FFT conv.
-* generation: tokens/s of an H3 LM (recurrent state, O(1) per token) vs a Transformer LM (KV cache) for prompt
-  lengths 128 .. 4096; the prompt is read in convolution mode / one attention pass and is not timed.
+* generation: whole-model tokens/s of an H3 LM (recurrent state, O(1) per token), a hybrid (two attention layers)
+  and a Transformer LM (KV cache) for prompt lengths 128 .. 4096, at batch 1 and batch 8 (labelled); the prompt is
+  read in convolution mode / one attention pass and is not timed. Two checks: H3's per-token step cost must not
+  depend on the prompt (spread (max - min) / median across prompts < 20%), and H3 / Transformer at prompt 1024
+  against the paper's 2.4x bar.
+* GPU rows (the fused CUDA kernel) only with ``--device cuda``; otherwise they say "not run: no GPU".
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,13 +32,13 @@ import torch.nn.functional as F
 from h3_flashconv.fftconv import block_fft_conv, direct_causal_conv, fftconv_ref
 from h3_flashconv.model import LanguageModel, ModelConfig
 from h3_flashconv.ssm import DiagSSM
-from orals23_shared.bench import MIN_REPEATS, Timing, default_bench_dir, load_snapshot, time_call
-from orals23_shared.checkpoint import atomic_write_bytes, atomic_write_json
+from orals23_shared.bench import MIN_REPEATS, Timing, default_bench_dir, load_snapshot, time_call, write_bench
+from orals23_shared.checkpoint import atomic_write_bytes
 from orals23_shared.cli import UsageError, add_dataclass_args, config_from_args, run_cli
 from orals23_shared.runs import environment_info
 from orals23_shared.threads import set_threads
 
-__all__ = ["BenchConfig", "main", "entry", "time_fn"]
+__all__ = ["BenchConfig", "main", "entry", "time_fn", "generation_checks"]
 
 
 @dataclass
@@ -53,7 +58,7 @@ class BenchConfig:
         default=(128, 512, 1024, 2048, 4096), metadata={"help": "generation prompt lengths"}
     )
     gen_tokens: int = field(default=32, metadata={"help": "generated tokens per measurement"})
-    gen_batch: int = field(default=8, metadata={"help": "generation batch"})
+    gen_batches: tuple[int, ...] = field(default=(1, 8), metadata={"help": "generation batch sizes"})
     gen_d_model: int = field(default=256, metadata={"help": "generation model width"})
     gen_layers: int = field(default=4, metadata={"help": "generation model depth"})
     threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS, else the usable cores)"})
@@ -68,6 +73,8 @@ class BenchConfig:
     def __post_init__(self) -> None:
         if self.repeats < 5 or self.warmup < 0 or self.channels < 64 or self.channels % 64:
             raise UsageError("--repeats >= 5, --warmup >= 0 and --channels a multiple of 64 are required")
+        if not self.gen_batches or min(self.gen_batches) < 1:
+            raise UsageError(f"--gen-batches must be >= 1, got {self.gen_batches}")
         bad = [n for n in (*self.lengths, *self.long_lengths, *self.gen_prompts) if n < 2]
         if bad:
             raise UsageError(f"lengths must be >= 2, got {bad}")
@@ -120,62 +127,106 @@ def _mixing_rows(
     return rows
 
 
+SPREAD_MAX = 0.2  # H3's step cost across prompt lengths: (max - min) / median below this (issue #18)
+PAPER_BAR_1024 = 2.4  # H3 / Transformer generation speed at prompt 1024 (paper, Section 5.3)
+
+
+def _hybrid_layers(n_layer: int) -> tuple[int, ...]:
+    """Two attention layers, the second and the one after the middle (the paper's 12-layer hybrid uses 1 and 8,
+    counting from 0); one when the model is shallower than 3 layers."""
+    return (1, n_layer // 2 + 1) if n_layer >= 3 else (n_layer - 1,)
+
+
 def _gen_rows(cfg: BenchConfig, dev: torch.device, sync: Callable[[], None], log: Callable[[str], None]) -> list[dict]:
     rows = []
     max_len = max(cfg.gen_prompts) + cfg.gen_tokens + 1
     models = {}
-    for kind in ("h3", "transformer"):
+    for kind in ("h3", "hybrid", "transformer"):
         mc = ModelConfig(
             model=kind,
             vocab_size=256,
             d_model=cfg.gen_d_model,
             n_layer=cfg.gen_layers,
             n_head=max(1, cfg.gen_d_model // 64),
+            attn_layer_idx=_hybrid_layers(cfg.gen_layers),
             max_len=max_len,
             embed_dropout=0.0,
         )
         models[kind] = LanguageModel(mc).to(dev).eval()
     g = torch.Generator().manual_seed(cfg.seed)
-    for P in cfg.gen_prompts:
-        prompt = torch.randint(0, 256, (cfg.gen_batch, P), generator=g).to(dev)
-        row: dict = {"prompt": P}
-        for kind, lm in models.items():
-            with torch.no_grad():
-                _, cache0 = lm.prefill(prompt)
-                tok = prompt[:, -1]
+    for batch in cfg.gen_batches:
+        for P in cfg.gen_prompts:
+            prompt = torch.randint(0, 256, (batch, P), generator=g).to(dev)
+            row: dict = {"batch": batch, "prompt": P}
+            for kind, lm in models.items():
+                with torch.no_grad():
+                    _, cache0 = lm.prefill(prompt)
+                    tok = prompt[:, -1]
 
-                def run(lm=lm, cache0=cache0, tok=tok) -> None:
-                    cache = cache0
-                    for _ in range(cfg.gen_tokens):
-                        logits, cache = lm.step(tok, cache)
+                    def run(lm=lm, cache0=cache0, tok=tok) -> None:
+                        cache = cache0
+                        for _ in range(cfg.gen_tokens):
+                            logits, cache = lm.step(tok, cache)
 
-                t = time_fn(run, cfg.repeats, 1, sync)
-            secs = t.median
-            row[f"{kind}_tok_s"] = round(cfg.gen_batch * cfg.gen_tokens / secs, 1)
-            row[f"{kind}_tok_s_min_max"] = [
-                round(cfg.gen_batch * cfg.gen_tokens / t.max, 1),
-                round(cfg.gen_batch * cfg.gen_tokens / t.min, 1),
-            ]
-            row[f"{kind}_ms_per_step"] = round(secs / cfg.gen_tokens * 1e3, 3)
-        row["h3/transformer_speedup"] = round(row["h3_tok_s"] / row["transformer_tok_s"], 2)
-        rows.append(row)
-        log(json.dumps(row))
+                    t = time_fn(run, cfg.repeats, 1, sync)
+                row[f"{kind}_tok_s"] = round(batch * cfg.gen_tokens / t.median, 1)
+                row[f"{kind}_tok_s_min_max"] = [
+                    round(batch * cfg.gen_tokens / t.max, 1),
+                    round(batch * cfg.gen_tokens / t.min, 1),
+                ]
+                row[f"{kind}_ms_per_step"] = round(t.median / cfg.gen_tokens * 1e3, 3)
+            row["h3/transformer_speedup"] = round(row["h3_tok_s"] / row["transformer_tok_s"], 2)
+            row["hybrid/transformer_speedup"] = round(row["hybrid_tok_s"] / row["transformer_tok_s"], 2)
+            rows.append(row)
+            log(json.dumps(row))
     return rows
 
 
-def _markdown(mix: list[dict], gen: list[dict], env: dict) -> str:
-    cols = ["direct", "block_fft", "ssm_one_shot", "ssm_state_passing", "attention", "cuda_fused"]
+def generation_checks(gen: list[dict]) -> list[dict]:
+    """Per batch size: H3's step-cost spread across prompts (< 20%) and H3 / Transformer at prompt 1024 vs 2.4x."""
+    checks = []
+    for batch in sorted({r["batch"] for r in gen}):
+        rows = [r for r in gen if r["batch"] == batch]
+        steps = [r["h3_ms_per_step"] for r in rows]
+        spread = (max(steps) - min(steps)) / statistics.median(steps)
+        check = {"batch": batch, "h3_step_spread": round(spread, 3), "spread_ok": spread < SPREAD_MAX}
+        at_1024 = [r for r in rows if r["prompt"] == 1024]
+        if at_1024:
+            speedup = at_1024[0]["h3/transformer_speedup"]
+            check |= {"speedup_at_1024": speedup, "paper_bar": PAPER_BAR_1024, "bar_met": speedup >= PAPER_BAR_1024}
+        checks.append(check)
+    return checks
+
+
+def _markdown(mix: list[dict], gen: list[dict], checks: list[dict], gpu: bool, env: dict) -> str:
+    cols = ["direct", "block_fft", "ssm_one_shot", "ssm_direct_vandermonde", "ssm_state_passing", "attention"]
     present = [c for c in cols if any(f"{c}_ms" in r for r in mix)]
     lines = [
-        "| L | fft conv (ms) | " + " | ".join(f"{c}/fft" for c in present) + " |",
-        "|---|---|" + "---|" * len(present),
+        "| L | fft conv (ms) | " + " | ".join(f"{c}/fft" for c in present) + " | cuda_fused/fft |",
+        "|---|---|" + "---|" * (len(present) + 1),
     ]
     for r in mix:
         cells = [str(r.get(f"{c}/fft", "-")) for c in present]
-        lines.append(f"| {r['L']} | {r['fft_ms']} | " + " | ".join(cells) + " |")
-    lines += ["", "| prompt | H3 tokens/s | Transformer tokens/s | H3 / Transformer |", "|---|---|---|---|"]
+        fused = str(r.get("cuda_fused/fft", "-")) if gpu else "not run: no GPU"
+        lines.append(f"| {r['L']} | {r['fft_ms']} | " + " | ".join(cells) + f" | {fused} |")
+    lines += [
+        "",
+        "| batch | prompt | H3 tokens/s | hybrid tokens/s | Transformer tokens/s | H3 / Transformer | hybrid / Transformer |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in gen:
-        lines.append(f"| {r['prompt']} | {r['h3_tok_s']} | {r['transformer_tok_s']} | {r['h3/transformer_speedup']} |")
+        lines.append(
+            f"| {r['batch']} | {r['prompt']} | {r['h3_tok_s']} | {r['hybrid_tok_s']} | {r['transformer_tok_s']} "
+            f"| {r['h3/transformer_speedup']} | {r['hybrid/transformer_speedup']} |"
+        )
+    lines.append("")
+    for c in checks:
+        line = f"- batch {c['batch']}: H3 step-cost spread across prompts {c['h3_step_spread']:.1%} "
+        line += f"({'< 20%: ok' if c['spread_ok'] else '>= 20%: FAILED'})"
+        if "speedup_at_1024" in c:
+            met = "met" if c["bar_met"] else "not met"
+            line += f"; H3 / Transformer at prompt 1024 = {c['speedup_at_1024']}x (paper bar 2.4x: {met})"
+        lines.append(line)
     lines += ["", f"Machine: {env['platform']}, {env['cpu_count']} cores, torch {env['packages'].get('torch')}."]
     return "\n".join(lines) + "\n"
 
@@ -185,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_dataclass_args(parser, BenchConfig)
     cfg = config_from_args(parser, BenchConfig, argv)
     if cfg.quick:
-        cfg.lengths, cfg.long_lengths, cfg.gen_prompts = (256, 1024), (8192,), (128, 512)
+        cfg.lengths, cfg.long_lengths, cfg.gen_prompts = (256, 1024), (8192,), (128, 1024)
         cfg.repeats, cfg.warmup, cfg.gen_tokens, cfg.chunk = 5, 1, 8, 2048
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {cfg.device} asked for but CUDA is not available")
@@ -199,20 +250,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     mix = _mixing_rows(cfg, dev, sync, log)
     gen = _gen_rows(cfg, dev, sync, log)
     env = environment_info(cfg.seed)
-    record = {
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
-        "mixing": mix,
-        "generation": gen,
-        "env": env,
-        "seconds": round(time.time() - t0, 1),
-        "threads": torch.get_num_threads(),
-        "load_before": load_before,
-        "load_after": load_snapshot(),
-        "device": torch.cuda.get_device_name() if dev.type == "cuda" else env["processor"] or env["machine"],
-    }
+    checks = generation_checks(gen)
+    gpu = dev.type == "cuda"
     out = Path(cfg.out)
-    atomic_write_json(out / "bench.json", record)
-    md = _markdown(mix, gen, env)
+    write_bench(
+        out,
+        "h3-flashconv",
+        rows=[{"table": "mixing", **r} for r in mix] + [{"table": "generation", **r} for r in gen],
+        config=asdict(cfg),
+        load_before=load_before,
+        mixing=mix,
+        generation=gen,
+        generation_checks=checks,
+        gpu_rows="run" if gpu else "not run: no GPU",
+        env=env,
+        seconds=round(time.time() - t0, 1),
+        torch_threads=torch.get_num_threads(),
+        device=torch.cuda.get_device_name() if gpu else env["processor"] or env["machine"],
+    )
+    md = _markdown(mix, gen, checks, gpu, env)
     atomic_write_bytes(out / "bench.md", md.encode())
     print(md)
     return 0

@@ -155,6 +155,53 @@ class DiagSSM(_StatePassing):
             new = new + state * torch.exp(torch.log(dA) * L)
         return new
 
+    # -- state passing, all chunks at once ------------------------------------------------------
+    def forward_chunked(
+        self, u: torch.Tensor, chunk: int, state: torch.Tensor | None = None, conv: ConvFn = _default_conv
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """State passing (Algorithm 2) at about one FFT conv per chunk: the within-chunk convolutions run as one
+        batched call with the chunk-length kernel, the chunk states come from a scan over the chunks
+        (``x_{c+1} = dA^T x_c + sum_i dA^{T-1-i} dB u_{c,i}``, all input sums in one real matmul), and their
+        contribution ``2 Re C dA^{j+1} x_c`` to every chunk is one more real matmul. Equal to the chunk-by-chunk
+        loop of ``_StatePassing`` and to the one-shot convolution; returns ``(y, final_state)``."""
+        if chunk < 1:
+            raise UsageError(f"state-passing chunk size must be >= 1, got {chunk}")
+        *lead, H, L = u.shape
+        T = min(chunk, L)
+        n_chunks = -(-L // T)
+        last = L - (n_chunks - 1) * T  # real length of the last chunk
+        dA, dB, C = self.discrete()
+        real = dA.real.dtype
+        uc = F.pad(u.to(real), (0, n_chunks * T - L)).unflatten(-1, (n_chunks, T))  # (..., H, n, T)
+        # within-chunk convolutions: one batched FFT conv with the kernel of length T
+        flat = uc.movedim(-2, -3).reshape(-1, H, T)
+        y = conv(flat, self.kernel(T)).reshape(*lead, n_chunks, H, T).movedim(-3, -2)
+        # dA^l = dA^(a b) dA^j (l = a b + j): the (H, N/2, T) power matrix is never built, as in ``kernel``
+        outer, inner = self._chunk_factors(dA, T)  # (H, N/2, na), (H, N/2, b)
+        n2, na, b = dA.shape[-1], outer.shape[-1], inner.shape[-1]
+        inner_ri = torch.cat([inner.real, inner.imag], dim=-2)  # (H, N, b)
+        outer_t = outer.transpose(-1, -2).unsqueeze(-3)  # (H, 1, na, N/2)
+        # input sums of every chunk: sum_l dA^l dB u_{c, T-1-l}, l = a b + j, one real matmul over j
+        r = F.pad(uc.flip(-1), (0, na * b - T)).unflatten(-1, (na, b))  # (..., H, n, na, b)
+        z = torch.einsum("...hcaj,hmj->...hcam", r, inner_ri)
+        z = torch.complex(z[..., :n2], z[..., n2:])  # (..., H, n, na, N/2)
+        w = dB.unsqueeze(-2) * (z * outer_t).sum(-2)  # (..., H, n, N/2)
+        x = self.default_state(*lead).to(w.dtype) if state is None else state.to(w.dtype)
+        decay_T = torch.exp(torch.log(dA) * T)
+        starts = []
+        for c in range(n_chunks):  # the scan: O(d N) per chunk
+            starts.append(x)
+            x = decay_T * x + w[..., c, :]
+        starts_t = torch.stack(starts, dim=-2)  # state entering each chunk, (..., H, n, N/2)
+        # their outputs: 2 Re sum_m (C dA dA^(a b) x_c)_m dA_m^j at t = a b + j, one real matmul over m
+        g = (C * dA).unsqueeze(-2).unsqueeze(-2) * starts_t.unsqueeze(-2) * outer_t  # (..., H, n, na, N/2)
+        y_state = torch.einsum("...hcam,hmj->...hcaj", torch.cat([g.real, -g.imag], dim=-1), inner_ri)
+        y = y + 2 * y_state.flatten(-2)[..., :T]
+        y = y.flatten(-2)[..., :L]
+        if last < T:  # the scan ran over the padded last chunk: its state from the real tokens only
+            x = self.forward_state(u[..., L - last :], starts[-1])
+        return y.to(u.dtype) if u.is_floating_point() else y, x
+
     # -- recurrent mode -----------------------------------------------------------------------
     def default_state(self, *batch: int) -> torch.Tensor:
         dtype = torch.complex128 if self.C.dtype == torch.float64 else torch.complex64

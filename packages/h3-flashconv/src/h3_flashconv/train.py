@@ -15,7 +15,6 @@ by ``(seed, epoch)``, mid-epoch resume skips the batches already trained on), th
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -37,9 +36,9 @@ from h3_flashconv.data import (
 )
 from h3_flashconv.model import LanguageModel, ModelConfig
 from orals23_shared.checkpoint import checkpoint_path, latest
-from orals23_shared.cli import UsageError
+from orals23_shared.cli import RunFields, UsageError
 from orals23_shared.lightning import AtomicCheckpointIO, resumable_loader
-from orals23_shared.runfolder import prepare_run_dir
+from orals23_shared.runfolder import is_worker_process, jsonable, prepare_run_dir
 from orals23_shared.runs import RunLogger
 from orals23_shared.seed import seed_everything
 from orals23_shared.threads import set_threads
@@ -47,9 +46,16 @@ from orals23_shared.threads import set_threads
 __all__ = ["TrainConfig", "LitLM", "fit", "param_groups", "model_config", "load_checkpoint", "AtomicCheckpointIO"]
 
 
+HALF_TRUE = ("bf16-true", "16-true")  # Lightning casts the whole module (Lightning's "bf16" / "16" are the -mixed ones)
+
+
 @dataclass
-class TrainConfig:
-    """One training run: an LM on a text file or a synthetic language; every field is a CLI flag."""
+class TrainConfig(RunFields):
+    """One training run: an LM on a text file or a synthetic language; every field is a CLI flag (the run-control
+    fields ``out, resume, overwrite, seed, device, devices, num_nodes, strategy, threads, quiet`` come from
+    ``orals23_shared.cli.RunFields``)."""
+
+    out: Path = field(default=Path("runs/h3-flashconv"), metadata={"help": "run directory"})
 
     task: Literal["lm", "induction_head", "associative_recall"] = field(
         default="lm", metadata={"help": "lm (text file) or a synthetic language"}
@@ -90,19 +96,19 @@ class TrainConfig:
             "learns in ~1k steps instead of the paper's ~62k)"
         },
     )
-    devices: int = field(default=1, metadata={"help": "Lightning devices"})
-    num_nodes: int = field(default=1, metadata={"help": "Lightning nodes"})
-    strategy: str = field(default="auto", metadata={"help": "Lightning strategy (auto, ddp, ...)"})
-    precision: str = field(default="32-true", metadata={"help": "Lightning precision (32-true, bf16-mixed, ...)"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
-    out: Path = field(default=Path("runs/h3-flashconv"), metadata={"help": "run directory"})
-    device: str = field(default="cpu", metadata={"help": "cpu, cuda or auto"})
-    resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in --out"})
-    overwrite: bool = field(default=False, metadata={"help": "replace the run already in --out"})
-    threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS, else the usable cores)"})
-    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
+    precision: str = field(
+        default="32-true",
+        metadata={"help": "Lightning precision: 32-true, 64-true or bf16-mixed (half-precision weights are refused)"},
+    )
 
     def __post_init__(self) -> None:
+        for problem in self.run_problems():
+            raise UsageError(problem)
+        if self.precision in HALF_TRUE:
+            raise UsageError(
+                f"--precision {self.precision} would cast the complex SSM parameters to half precision; "
+                "use bf16-mixed (weights stay fp32, matmuls in bf16) or 32-true"
+            )
         for name in ("block_size", "batch_size", "max_steps", "eval_every", "ckpt_every", "n_train", "n_test"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -123,20 +129,25 @@ def model_config(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
 
 
 def param_groups(model: torch.nn.Module, lr: float, weight_decay: float, ssm_lr: float) -> list[dict]:
-    """AdamW groups: decayed weight matrices, no-decay rest, SSM (dt, A, B) with ``lr <= ssm_lr`` and no decay."""
-    decay, no_decay, ssm = [], [], []
+    """AdamW groups: decayed weight matrices, the no-decay rest, and one group per optimiser hint that
+    ``ssm.set_optim`` stored on a parameter (SSM dt, A, B: ``lr = min(hint lr or ssm_lr, lr)``, the hint's weight
+    decay, 0 by default), as the official ``_optim`` hints are read."""
+    decay, no_decay = [], []
+    hinted: dict[tuple[float, float], list] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if hasattr(p, "_optim"):
-            ssm.append(p)
+        hint = getattr(p, "_optim", None)
+        if hint is not None:
+            hint_lr = hint.get("lr")
+            key = (min(ssm_lr if hint_lr is None else hint_lr, lr), float(hint.get("weight_decay", 0.0)))
+            hinted.setdefault(key, []).append(p)
         elif p.dim() >= 2 and "embed" not in name and "ssm" not in name:
             decay.append(p)
         else:
             no_decay.append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if ssm:
-        groups.append({"params": ssm, "weight_decay": 0.0, "lr": min(ssm_lr, lr)})
+    groups += [{"params": ps, "lr": g_lr, "weight_decay": wd} for (g_lr, wd), ps in hinted.items()]
     return [g for g in groups if g["params"]]
 
 
@@ -208,9 +219,7 @@ class LitLM(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["h3_model_config"] = asdict(self.mcfg)
-        checkpoint["h3_train_config"] = {
-            k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.tcfg).items()
-        }
+        checkpoint["h3_train_config"] = jsonable(self.tcfg)
         checkpoint["h3_tokenizer"] = self.tokenizer_state
 
 
@@ -266,12 +275,10 @@ def fit(cfg: TrainConfig, run_dir: Path | None = None, callbacks: list[L.Callbac
     train_dl, val_dl, resume_cb, vocab, tok_state = _loaders(cfg)
     mcfg = model_config(cfg, vocab)
     out = Path(cfg.out if run_dir is None else run_dir)
-    if _is_worker():  # a DDP child: rank 0 prepared the folder
+    if is_worker_process():  # a DDP child: rank 0 prepared the folder
         run, resumed = out, cfg.resume
     else:
-        run, resumed = prepare_run_dir(
-            out, _jsonable(asdict(cfg)), resume=cfg.resume, overwrite=cfg.overwrite, seed=cfg.seed
-        )
+        run, resumed = prepare_run_dir(out, jsonable(cfg), resume=cfg.resume, overwrite=cfg.overwrite, seed=cfg.seed)
     ckpt_dir = run / "checkpoints"
     resume_from = latest(ckpt_dir, ".ckpt") if resumed else None
     resume_step = None
@@ -328,15 +335,6 @@ def fit(cfg: TrainConfig, run_dir: Path | None = None, callbacks: list[L.Callbac
         if trainer.is_global_zero:
             log.summary(**result)
     return result
-
-
-def _is_worker() -> bool:
-    """A DDP child process (Lightning relaunches the command with these set): the run folder is rank 0's."""
-    return int(os.environ.get("LOCAL_RANK", "0")) > 0 or int(os.environ.get("NODE_RANK", "0")) > 0
-
-
-def _jsonable(d: dict) -> dict:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[LanguageModel, dict | None, dict]:

@@ -16,8 +16,9 @@ Parts (``--only``; all by default):
 
 ``--quick`` (about 3 minutes of one thread) trains what that budget affords (BUDDY, GCN and the heuristics
 with shorter training, the structure-only comparison on Cora, the speed protocol without the memory runs);
-every other claim is ``not run`` with the reason. Thresholds are fixed here, before measuring;
-hyperparameters were chosen on validation HR@100 (README).
+every other claim is ``not run`` with the reason. Thresholds are fixed here, before measuring; the full run's
+BUDDY uses the official Cora configuration, the quick run's budget-sized BUDDY was chosen on validation HR@100
+(README).
 """
 
 from __future__ import annotations

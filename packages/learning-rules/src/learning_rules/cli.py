@@ -153,6 +153,7 @@ class TheoryConfig:
     seed: int = field(default=0, metadata={"help": "DMFT sampling seed"})
 
     def __post_init__(self) -> None:
+        get_rule(self.rule)  # an unknown rule from --config is one line too
         for name in ("depth", "steps", "n_points", "dim", "n_samples", "n_iter"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from learning_rules.model import NetSpec, forward, init_network
-from learning_rules.rule_table import RULES
+from learning_rules.rule_table import RULES, get_rule
 from learning_rules.rules import apply_update, effective_ntk, rule_update
 from orals23_shared.cli import UsageError
 
@@ -58,6 +58,7 @@ class TrainConfig:
             raise UsageError(f"rho must lie in [0, 1], got {self.rho}")
         if not self.gamma0 > 0 or not self.eta > 0:
             raise UsageError(f"gamma0 and eta must be positive, got {self.gamma0}, {self.eta}")
+        get_rule(self.rule)  # an unknown rule from --config is one line too
         if self.seed < 0 or self.data_seed < 0:
             raise UsageError("seeds must be non-negative")
 

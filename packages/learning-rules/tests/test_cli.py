@@ -138,3 +138,27 @@ def test_theory_deep_dmft_rejects_unsupported_activation(tmp_path, capsys):
 def test_unknown_rule_or_activation_is_one_line(main, argv, word, capsys, tmp_path):
     code, cap = _run_cli(main, [*argv, "--out", str(tmp_path / "r")], capsys)
     assert code == 2 and word in cap.err and len(cap.err.strip().splitlines()) == 1 and "usage" not in cap.err
+
+
+def test_every_cli_takes_a_config_file(tmp_path, capsys):
+    """--config file.json on train, theory, reproduce and bench: values are used, bad ones are one line."""
+    from learning_rules.bench import main as bench_main
+    from learning_rules.reproduce import main as reproduce_main
+
+    good = tmp_path / "theory.json"
+    good.write_text(json.dumps({"regime": "lazy", "rule": "dfa", "steps": 4, "depth": 1}))
+    out = tmp_path / "t"
+    assert theory_main(["--config", str(good), "--out", str(out), "--quiet"]) == 0
+    assert len(np.load(out / "theory.npz")["loss"]) == 5
+    cases = [
+        (train_main, {"width": 0}, "width must be a positive integer"),
+        (theory_main, {"rule": "bp"}, "bp"),
+        (reproduce_main, {"only": "bogus"}, "--only: unknown experiment(s) bogus"),
+        (bench_main, {"widths": [0]}, "--widths must be positive"),
+        (bench_main, {"nonsense": 1}, "unknown option(s) nonsense"),
+    ]
+    for main, values, message in cases:
+        cfg = tmp_path / "c.json"
+        cfg.write_text(json.dumps(values))
+        code, cap = _run_cli(main, ["--config", str(cfg), "--out", str(tmp_path / "o")], capsys)
+        assert code == 2 and message in cap.err and len(cap.err.strip().splitlines()) == 1

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from learning_rules.data import make_dataset
-from learning_rules.model import MeanFieldNet, NetSpec, forward, init_network
+from learning_rules.model import NetSpec, forward, init_network
 from learning_rules.rules import apply_update, effective_ntk, rule_update
 from learning_rules.train import TrainConfig, train_run
 
@@ -106,18 +106,6 @@ def test_effective_ntk_is_not_symmetric(data, rule):
         assert np.linalg.norm(K - K.T) > 1e-3 * np.linalg.norm(K)
     gd = train_run(TrainConfig(rule="gd", width=64, depth=2, steps=20, n_points=5, dim=4), X, y, seed=0)
     np.testing.assert_allclose(gd["KT"], gd["KT"].T, rtol=1e-10, atol=1e-12)
-
-
-def test_nnx_module_matches_functions(data):
-    from flax import nnx
-
-    X, _ = data
-    spec = NetSpec(d_in=4, width=8, depth=2, rule="fa", rho=0.2)
-    net = MeanFieldNet(spec, nnx.Rngs(params=0), dtype=X.dtype)
-    params, fixed = net.arrays()
-    np.testing.assert_allclose(net(X), forward(params, fixed, X, spec).f)
-    net.load(apply_update(params, params))
-    np.testing.assert_allclose(net.arrays()[0]["w"], 2 * params["w"])
 
 
 def test_fa_with_rho_one_is_gd_at_t0(data):

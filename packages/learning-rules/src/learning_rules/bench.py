@@ -9,27 +9,39 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from orals23_shared.bench import add_bench_args, load_snapshot, time_call, write_bench
+from orals23_shared.bench import MIN_REPEATS, default_bench_dir, load_snapshot, time_call, write_bench
+from orals23_shared.cli import add_dataclass_args, check, config_from_args
 from orals23_shared.threads import set_threads
 
-__all__ = ["main", "entry"]
+__all__ = ["BenchConfig", "main", "entry"]
+
+
+@dataclass
+class BenchConfig:
+    """Options of ``learning-rules-bench`` (the shared bench flags plus --widths)."""
+
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    device: str = field(default="cpu", metadata={"help": "jax device: cpu (default), gpu or auto"})
+    out: Path = field(default=default_bench_dir("learning-rules"), metadata={"help": "folder for bench.json"})
+    repeats: int = field(default=MIN_REPEATS, metadata={"help": "timed runs per row, median reported"})
+    warmup: int = field(default=1, metadata={"help": "untimed runs before timing (the first also compiles)"})
+    threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS, else the usable cores)"})
+    widths: tuple[int, ...] = field(default=(256, 1024, 2048), metadata={"help": "widths for the training step"})
+
+    def __post_init__(self) -> None:
+        check(all(w >= 1 for w in self.widths) and len(self.widths) > 0, "--widths must be positive integers")
+        check(self.repeats >= 1, f"--repeats must be a positive integer, got {self.repeats}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Time lazy kernels, DMFT iterations and training steps side by side; writes OUT/bench.json."""
     parser = argparse.ArgumentParser(prog="learning-rules-bench", description=main.__doc__)
-    add_bench_args(parser, "learning-rules")
-    parser.add_argument("--widths", default="256,1024,2048", help="widths for the training step (default: %(default)s)")
-    args = parser.parse_args(argv)
-    from orals23_shared.cli import UsageError
-
-    try:
-        widths = [int(w) for w in args.widths.split(",")]
-    except ValueError:
-        raise UsageError(f"--widths: expected comma-separated integers, got {args.widths!r}") from None
-    if any(w < 1 for w in widths):
-        raise UsageError("--widths must be positive")
+    add_dataclass_args(parser, BenchConfig)
+    args = config_from_args(parser, BenchConfig, argv)
+    widths = list(args.widths)
     set_threads(args.threads)
     load_before = load_snapshot()
     from learning_rules.cli import setup_jax
@@ -76,7 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             lambda params=params, fixed=fixed, spec=spec, f0=f0: train_steps(params, fixed, X, y, f0, spec, 0.5, 10)[1]
         )
     named = [{"name": k.removesuffix(" (s)"), **v} for k, v in rows.items()]
-    path = write_bench(args.out, "learning-rules", named, config=vars(args), load_before=load_before)
+    path = write_bench(
+        args.out,
+        "learning-rules",
+        named,
+        config={k: str(v) if isinstance(v, Path) else v for k, v in asdict(args).items()},
+        load_before=load_before,
+    )
     width = max(len(r["name"]) for r in named)
     for r in named:
         print(

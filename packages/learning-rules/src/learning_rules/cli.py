@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from learning_rules.rule_table import RULES, get_rule
 from orals23_shared.checkpoint import atomic_save, checkpoint_path, latest
 from orals23_shared.cli import UsageError, add_dataclass_args, config_from_args, run_cli
 from orals23_shared.runfolder import prepare_run_dir
@@ -130,7 +131,7 @@ class TheoryConfig:
     """Infinite-width prediction for one rule: lazy eNTK (any depth) or rich DMFT (depth 1: all rules; >= 2: gd/fa/dfa/hebb/gln)."""
 
     regime: Literal["lazy", "dmft"] = field(default="lazy", metadata={"help": "lazy eNTK or DMFT (rich)"})
-    rule: Literal["gd", "fa", "dfa", "hebb", "gln"] = field(default="gd", metadata={"help": "learning rule"})
+    rule: Literal[RULES] = field(default="gd", metadata={"help": "learning rule (the rule table)"})
     rho: float = field(default=0.0, metadata={"help": "FA feedback correlation in [0, 1]"})
     activation: Literal["relu", "erf", "tanh", "linear"] = field(default="relu", metadata={"help": "nonlinearity"})
     depth: int = field(default=2, metadata={"help": "hidden layers L"})
@@ -152,6 +153,7 @@ class TheoryConfig:
     seed: int = field(default=0, metadata={"help": "DMFT sampling seed"})
 
     def __post_init__(self) -> None:
+        get_rule(self.rule)  # an unknown rule from --config is one line too
         for name in ("depth", "steps", "n_points", "dim", "n_samples", "n_iter"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
@@ -218,7 +220,7 @@ def theory_main(argv: Sequence[str] | None = None) -> int:
     )
     with RunLogger(run, quiet=args.quiet) as log:
         if cfg.regime == "lazy":
-            kern = lazy_kernels_from_gram(Kx, cfg.depth, cfg.activation, gated=cfg.rule == "gln")
+            kern = lazy_kernels_from_gram(Kx, cfg.depth, cfg.activation, gated=get_rule(cfg.rule).gated)
             K, hidden = lazy_entk(kern, cfg.rule, cfg.rho)
             delta = np.asarray(lazy_delta(K, y, cfg.eta, cfg.steps))
             share = float(jnp.linalg.norm(hidden) / jnp.linalg.norm(K))

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import erf
 
+from learning_rules.rule_table import RULES, get_rule
 from orals23_shared.cli import UsageError
 
 __all__ = [
@@ -46,11 +47,11 @@ __all__ = [
     "gate_kernel",
     "gaussian_expectation",
     "lazy_delta",
+    "new_delta",
     "check_psd",
 ]
 
 ACTIVATIONS = ("relu", "erf", "tanh", "linear")
-RULES = ("gd", "fa", "dfa", "hebb", "gln")
 
 
 def _check_activation(name: str) -> None:
@@ -202,22 +203,16 @@ def lazy_kernels_from_gram(Kx: jnp.ndarray, depth: int, act: str, gated: bool = 
 def lazy_entk(kernels: LazyKernels, rule: str, rho: float = 0.0) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Lazy effective NTK of ``rule`` and its hidden-layer part sum_{l<L} Gt_{l+1} Phi_l.
 
-    GD/GLN: weight 1 per layer; FA: rho^(L-l) for the term of W_l; DFA/Hebb: hidden terms vanish.
+    The weight of each hidden term comes from the rule table (``Rule.lazy_weight``): GD/GLN 1 per
+    layer; FA rho^(L-l) for the term of W_l; DFA/Hebb 0.
     """
-    if rule not in RULES:
-        raise UsageError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
+    entry = get_rule(rule)
     if not 0.0 <= rho <= 1.0:
         raise UsageError(f"rho must lie in [0, 1], got {rho}")
     L = kernels.depth
     hidden = jnp.zeros_like(kernels.Phi[0])
     for l in range(L):
-        if rule in ("gd", "gln"):
-            weight = 1.0
-        elif rule == "fa":
-            weight = rho ** (L - l)
-        else:
-            weight = 0.0
-        hidden = hidden + weight * kernels.G[l + 1] * kernels.Phi[l]
+        hidden = hidden + entry.lazy_weight(rho, L, l) * kernels.G[l + 1] * kernels.Phi[l]
     return hidden + kernels.Phi[L], hidden
 
 
@@ -231,4 +226,19 @@ def lazy_delta(K: jnp.ndarray, y: jnp.ndarray, eta: float, steps: int) -> jnp.nd
         return M @ d, d
 
     last, traj = jax.lax.scan(step, y, None, length=steps)
+    return jnp.concatenate([traj, last[None]], axis=0)
+
+
+@partial(jax.jit, static_argnames=("update",))
+def new_delta(out: dict, y: jnp.ndarray, eta: float, update: str) -> jnp.ndarray:
+    """Delta(t), t = 0..T, from a solver's kernels: ``"keff"`` Euler steps of dDelta/dt = -(eta/P) K_eff(t) Delta
+    with the non-symmetric K_eff(t) (``out["K"]``), or ``"direct"`` y - (f(t) - f(0)) (``out["f"]``)."""
+    if update == "direct":
+        return y[None, :] - out["f"]
+    P = y.shape[0]
+
+    def step(d, K):
+        return d - eta / P * K @ d, d
+
+    last, traj = jax.lax.scan(step, y, out["K"][:-1])
     return jnp.concatenate([traj, last[None]], axis=0)

@@ -7,10 +7,9 @@ df/dt = O(1) at every width. gamma0 -> 0 is the lazy regime, gamma0 = O(1) the r
 The gated linear network (GLN) replaces phi(h_l) by s_l(x) * h_l with fixed Heaviside gates
 s_l(x) = Theta(M_l x) (M_l random and frozen).
 
-The parameters live in a ``flax.nnx`` module (``MeanFieldNet``); the maths is written as pure
-functions of plain dicts (``forward``) so that it can be jitted and differentiated directly:
-``params = {"W": [W_0, ..., W_{L-1}], "w": w_L}`` and ``fixed`` holds the frozen gates and the
-learning rule's feedback weights.
+The maths is written as pure functions of plain dicts (``forward``) so that it is jitted and
+differentiated directly: ``params = {"W": [W_0, ..., W_{L-1}], "w": w_L}`` and ``fixed`` holds the
+frozen gates and the learning rule's feedback weights.
 """
 
 from __future__ import annotations
@@ -19,12 +18,12 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-from flax import nnx
 
-from learning_rules.kernels import RULES, activation, activation_derivative
+from learning_rules.kernels import activation, activation_derivative
+from learning_rules.rule_table import get_rule
 from orals23_shared.cli import UsageError
 
-__all__ = ["NetSpec", "Features", "init_network", "forward", "MeanFieldNet"]
+__all__ = ["NetSpec", "Features", "init_network", "forward"]
 
 
 @dataclass(frozen=True)
@@ -48,15 +47,14 @@ class NetSpec:
             raise UsageError(f"input dimension must be positive, got {self.d_in}")
         if not self.gamma0 > 0:
             raise UsageError(f"gamma0 must be positive, got {self.gamma0}")
-        if self.rule not in RULES:
-            raise UsageError(f"unknown rule {self.rule!r}; choose one of {', '.join(RULES)}")
+        get_rule(self.rule)  # validates the name
         if not 0.0 <= self.rho <= 1.0:
             raise UsageError(f"rho must lie in [0, 1], got {self.rho}")
         activation(self.activation)  # validates the name
 
     @property
     def gated(self) -> bool:
-        return self.rule == "gln"
+        return get_rule(self.rule).gated
 
 
 @dataclass
@@ -84,11 +82,11 @@ def init_network(key: jax.Array, spec: NetSpec, dtype=jnp.float32) -> tuple[dict
     fixed: dict = {}
     if spec.gated:
         fixed["gates"] = [jax.random.normal(next(keys), (N, D), dtype) for _ in range(L)]
-    if spec.rule == "fa":
+    if get_rule(spec.rule).uses_rho:
         r, s = spec.rho, (1.0 - spec.rho**2) ** 0.5
         fixed["b"] = r * w + s * jax.random.normal(next(keys), (N,), dtype)
         fixed["Bt"] = [r * W[l] + s * jax.random.normal(next(keys), (N, N), dtype) for l in range(1, L)]
-    if spec.rule == "dfa":
+    if get_rule(spec.rule).pseudo == "direct":
         fixed["d"] = [jax.random.normal(next(keys), (N,), dtype) for _ in range(L)]
     return params, fixed
 
@@ -113,35 +111,3 @@ def forward(params: dict, fixed: dict, X: jnp.ndarray, spec: NetSpec) -> Feature
             h = phi @ W[l + 1].T / jnp.sqrt(N)
     f = phis[-1] @ w / (spec.gamma0 * N)
     return Features(h=hs, phi=phis, dphi=dphis, f=f)
-
-
-class MeanFieldNet(nnx.Module):
-    """``flax.nnx`` container of one network: trainable ``W``/``w`` (nnx.Param) and frozen gates/feedback (nnx.Variable)."""
-
-    def __init__(self, spec: NetSpec, rngs: nnx.Rngs, dtype=jnp.float32) -> None:
-        self.spec = spec
-        params, fixed = init_network(rngs.params(), spec, dtype)
-        self.W = nnx.List([nnx.Param(a) for a in params["W"]])
-        self.w = nnx.Param(params["w"])
-        self.fixed = nnx.Dict(
-            {
-                k: nnx.List([nnx.Variable(a) for a in v]) if isinstance(v, list) else nnx.Variable(v)
-                for k, v in fixed.items()
-            }
-        )
-
-    def arrays(self) -> tuple[dict, dict]:
-        """(params, fixed) as plain dicts of arrays for the pure functions."""
-        params = {"W": [p[...] for p in self.W], "w": self.w[...]}
-        fixed = {k: [a[...] for a in v] if isinstance(v, nnx.List) else v[...] for k, v in self.fixed.items()}
-        return params, fixed
-
-    def load(self, params: dict) -> None:
-        """Write trained ``params`` back into the module."""
-        for p, a in zip(self.W, params["W"]):
-            p[...] = a
-        self.w[...] = params["w"]
-
-    def __call__(self, X: jnp.ndarray) -> jnp.ndarray:
-        params, fixed = self.arrays()
-        return forward(params, fixed, X, self.spec).f

@@ -19,11 +19,12 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from orals23_shared.reproduce import Claim, add_reproduce_args, write_summary
+from orals23_shared.reproduce import Claim, write_summary
 
-__all__ = ["main", "entry"]
+__all__ = ["ReproduceConfig", "main", "entry"]
 
 
 def _slope(widths, errs) -> float:
@@ -420,24 +421,42 @@ def deep_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], lis
     )
 
 
+EXPERIMENTS = ("lazy", "rich", "deep", "linear")
+
+
+@dataclass
+class ReproduceConfig:
+    """Options of ``learning-rules-reproduce`` (the shared --quick --out --seed --device --threads, plus --only)."""
+
+    quick: bool = field(default=False, metadata={"help": "small version: about 3 CPU-minutes with one thread"})
+    out: Path = field(default=Path("reproduce"), metadata={"help": "output folder for summary.json and plots"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    device: str = field(default="cpu", metadata={"help": "jax device: cpu (default), gpu or auto"})
+    threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS, else the usable cores)"})
+    only: str = field(default=",".join(EXPERIMENTS), metadata={"help": "comma-separated experiments to run"})
+
+    def parts(self) -> list[str]:
+        from orals23_shared.cli import UsageError
+
+        parts = [p for p in self.only.split(",") if p]
+        unknown = sorted(set(parts) - set(EXPERIMENTS))
+        if unknown or not parts:
+            raise UsageError(
+                f"--only: unknown experiment(s) {', '.join(unknown) or '(none given)'}; use {', '.join(EXPERIMENTS)}"
+            )
+        return parts
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Reproduce the paper's lazy, rich and linear-network claims; writes OUT/summary.json and PNG plots."""
-    parser = argparse.ArgumentParser(prog="learning-rules-reproduce", description=main.__doc__)
-    add_reproduce_args(parser, default_out="reproduce")
-    parser.add_argument(
-        "--only", default="lazy,rich,deep,linear", help="comma-separated experiments to run (default: all)"
-    )
-    args = parser.parse_args(argv)
-    from orals23_shared.cli import UsageError
+    from orals23_shared.cli import add_dataclass_args, config_from_args
     from orals23_shared.threads import set_threads
 
+    parser = argparse.ArgumentParser(prog="learning-rules-reproduce", description=main.__doc__)
+    add_dataclass_args(parser, ReproduceConfig)
+    args = config_from_args(parser, ReproduceConfig, argv)
+    parts = args.parts()
     set_threads(args.threads)  # before jax starts: one thread when ORALS23_THREADS=1
-    parts = [p for p in args.only.split(",") if p]
-    unknown = sorted(set(parts) - {"lazy", "rich", "deep", "linear"})
-    if unknown or not parts:
-        raise UsageError(
-            f"--only: unknown experiment(s) {', '.join(unknown) or '(none given)'}; use lazy, rich, deep, linear"
-        )
     from learning_rules.cli import setup_jax
 
     setup_jax(args.device, True)
@@ -445,12 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     claims, plots, numbers, timings = [], [], {}, {}
-    experiments = {
-        "lazy": lazy_experiment,
-        "rich": rich_experiment,
-        "deep": deep_experiment,
-        "linear": linear_experiment,
-    }
+    experiments = {"lazy": lazy_experiment, "rich": rich_experiment, "deep": deep_experiment}
+    experiments["linear"] = linear_experiment
     for name in parts:
         t = time.time()
         c, p, n = experiments[name](out, args.quick, args.seed)

@@ -13,30 +13,21 @@ moves by df/dt = (eta/P) K_eff Delta with the (non-symmetric) effective NTK
     K_eff(mu, a) = sum_{l=0..L} Gt_{l+1}(mu, a) Phi_l(mu, a),
     Phi_l = phi_l phi_l^T / N (Phi_0 = X X^T / D),  Gt_l = g_l gt_l^T / N,  Gt_{L+1} = 1.
 
-Pseudo-gradients (one function per rule):
-    GD:   z_L = w_L,  z_l = W_l^T g_{l+1} / sqrt(N),  g_l = phi'(h_l) z_l
-    FA:   zt_L = b,   zt_l = B_l gt_{l+1} / sqrt(N),  gt_l = phi'(h_l) zt_l     (fixed B_l, b)
-    DFA:  gt_l = phi'(h_l) d_l                                                  (fixed random d_l)
-    Hebb: gt_l = Delta * phi(h_l)     (error-modulated Hebbian, Eq. 3 / Table 1: dW_l ~ sum_mu Delta_mu^2 phi_{l+1} phi_l^T)
-    GLN:  GD through the gated linear network.
+Pseudo-gradients: the rule table (``rule_table.py``, Table 1) defines them for every implementation;
+here they are formed from a finite network's fields (true z_L = w_L, z_l = W_l^T g_{l+1}/sqrt(N),
+g_l = phi'(h_l) z_l; FA's zt through the frozen B_l, b; DFA's d_l; Hebb's Delta phi(h_l)).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import jax.numpy as jnp
 
 from learning_rules.model import Features, NetSpec, forward
+from learning_rules.rule_table import get_rule, pseudo_gradient
 from orals23_shared.cli import UsageError
 
 __all__ = [
     "true_gradient_fields",
-    "gd_fields",
-    "fa_fields",
-    "dfa_fields",
-    "hebb_fields",
-    "RULE_FIELDS",
     "pseudo_gradient_fields",
     "rule_update",
     "apply_update",
@@ -58,51 +49,25 @@ def true_gradient_fields(params: dict, feats: Features) -> list[jnp.ndarray]:
     return g
 
 
-def gd_fields(params: dict, fixed: dict, feats: Features, delta: jnp.ndarray) -> list[jnp.ndarray]:
-    """Gradient descent (and GLN): the pseudo-gradient is the true backward field."""
-    return true_gradient_fields(params, feats)
-
-
-def fa_fields(params: dict, fixed: dict, feats: Features, delta: jnp.ndarray) -> list[jnp.ndarray]:
-    """Feedback alignment: backpropagate through fixed B_l (correlated with W_l(0) by rho) instead of W_l^T."""
-    N = params["w"].shape[0]
-    L = len(feats.h)
-    gt = [None] * L
-    z = jnp.broadcast_to(fixed["b"], feats.h[-1].shape)
-    for l in range(L - 1, -1, -1):
-        gt[l] = feats.dphi[l] * z
-        if l > 0:
-            z = gt[l] @ fixed["Bt"][l - 1] / jnp.sqrt(N)
-    return gt
-
-
-def dfa_fields(params: dict, fixed: dict, feats: Features, delta: jnp.ndarray) -> list[jnp.ndarray]:
-    """Direct feedback alignment: the output error reaches layer l through a fixed random vector d_l."""
-    return [feats.dphi[l] * fixed["d"][l] for l in range(len(feats.h))]
-
-
-def hebb_fields(params: dict, fixed: dict, feats: Features, delta: jnp.ndarray) -> list[jnp.ndarray]:
-    """Error-modulated Hebbian rule of the paper (Eq. 3, Table 1): gt_l = Delta phi(h_l).
-
-    Each sample is weighted by its current error twice, dW_l ~ sum_mu Delta_mu^2 phi(h_{l+1}) phi(h_l)^T:
-    a positive (Hebbian) update whatever the sign of the error."""
-    return [delta[:, None] * p for p in feats.phi]
-
-
-RULE_FIELDS: dict[str, Callable[[dict, dict, Features, jnp.ndarray], list[jnp.ndarray]]] = {
-    "gd": gd_fields,
-    "fa": fa_fields,
-    "dfa": dfa_fields,
-    "hebb": hebb_fields,
-    "gln": gd_fields,
-}
-
-
 def pseudo_gradient_fields(
     params: dict, fixed: dict, feats: Features, spec: NetSpec, delta: jnp.ndarray
 ) -> list[jnp.ndarray]:
-    """The rule's gt_l (l = 1..L) for the current errors ``delta`` (only Hebb uses them)."""
-    return RULE_FIELDS[spec.rule](params, fixed, feats, delta)
+    """The rule's gt_l (l = 1..L, list index l-1) for the current errors ``delta`` (only Hebb uses them).
+
+    One loop over the layers for every rule; the formula of each rule is ``rule_table.pseudo_gradient``.
+    FA's feedback field runs backwards through the frozen B_l: zt_L = b, zt_l = B_l gt_{l+1} / sqrt(N)."""
+    rule = get_rule(spec.rule)
+    N = params["w"].shape[0]
+    L = len(feats.h)
+    g = true_gradient_fields(params, feats) if rule.backpropagates else [None] * L
+    zt = jnp.broadcast_to(fixed["b"], feats.h[-1].shape) if rule.uses_rho else None
+    gt = [None] * L
+    for l in range(L - 1, -1, -1):
+        d = fixed["d"][l] if rule.pseudo == "direct" else None
+        gt[l] = pseudo_gradient(rule, g=g[l], dphi=feats.dphi[l], phi=feats.phi[l], zt=zt, d=d, delta=delta[:, None])
+        if zt is not None and l > 0:
+            zt = gt[l] @ fixed["Bt"][l - 1] / jnp.sqrt(N)
+    return gt
 
 
 def rule_update(
@@ -140,7 +105,7 @@ def effective_ntk(
     The Hebb pseudo-gradient contains the current errors, so its K_eff needs ``delta``."""
     feats = forward(params, fixed, X, spec)
     if delta is None:
-        if spec.rule == "hebb":
+        if get_rule(spec.rule).needs_delta:
             raise UsageError("the Hebb rule's effective NTK depends on the current errors: pass delta")
         delta = jnp.zeros_like(feats.f)
     g = true_gradient_fields(params, feats)

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from learning_rules.model import NetSpec, forward, init_network
+from learning_rules.rule_table import RULES, get_rule
 from learning_rules.rules import apply_update, effective_ntk, rule_update
 from orals23_shared.cli import UsageError
 
@@ -32,7 +33,7 @@ __all__ = ["TrainConfig", "train_steps", "train_run", "alignment", "rel_fro", "s
 class TrainConfig:
     """One finite-width experiment: a rule, a network and a data set, trained for ``steps`` full-batch steps."""
 
-    rule: Literal["gd", "fa", "dfa", "hebb", "gln"] = field(default="gd", metadata={"help": "learning rule"})
+    rule: Literal[RULES] = field(default="gd", metadata={"help": "learning rule (the rule table)"})
     width: int = field(default=1024, metadata={"help": "hidden width N"})
     depth: int = field(default=2, metadata={"help": "number of hidden layers L"})
     gamma0: float = field(default=1.0, metadata={"help": "richness gamma0 (small: lazy, O(1): rich)"})
@@ -57,6 +58,7 @@ class TrainConfig:
             raise UsageError(f"rho must lie in [0, 1], got {self.rho}")
         if not self.gamma0 > 0 or not self.eta > 0:
             raise UsageError(f"gamma0 and eta must be positive, got {self.gamma0}, {self.eta}")
+        get_rule(self.rule)  # an unknown rule from --config is one line too
         if self.seed < 0 or self.data_seed < 0:
             raise UsageError("seeds must be non-negative")
 

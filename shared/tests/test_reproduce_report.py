@@ -116,6 +116,7 @@ def test_report_names_each_package_commit_and_the_load(tmp_path):
     assert "reproduced at different commits" in text
     assert "Commit `aaa111`." in text and "Commit `bbb222`." in text
     assert "| 14 s (load 3.5) | 12 s |" in text and "| 3 s | – |" in text
+    assert "children it waited for" in text  # what the CPU column counts, and what it does not
     packages["elph"]["commit"] = "bbb222"
     (reports / "run.json").write_text(json.dumps({"commit": "bbb222", "packages": packages}))
     assert "different commits" not in render_report(reports, reports / "REPORT.md", expected=["elph", "circe"])

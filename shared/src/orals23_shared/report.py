@@ -143,6 +143,10 @@ def render_report(
     totals = verdict_counts([c for _, d in summaries.values() for c in d["claims"]])
     lines += [
         "",
+        "CPU time is the reproduce process's user + system time with the children it waited for; work done in "
+        "processes it does not reap (a sandbox's own process tree, such as mbxp's toolchains under bubblewrap) "
+        "is not counted.",
+        "",
         "All claims: " + ", ".join(f"{totals[v]} {v}" for v in VERDICTS) + ".",
         "",
     ]

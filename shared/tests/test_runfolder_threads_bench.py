@@ -246,3 +246,20 @@ class _Plain:
 def test_parse_run_config():
     cfg, args = parse_run_config(_Plain, ["--lr", "2", "--overwrite"], prog="p", description="d", default_out="runs/p")
     assert cfg.lr == 2.0 and args.overwrite and args.out == Path("runs/p")
+
+
+def test_bench_and_reproduce_fields_match_the_shared_flags():
+    from dataclasses import fields
+
+    from orals23_shared.bench import BenchFields, add_bench_args
+    from orals23_shared.reproduce import ReproduceFields, add_reproduce_args
+
+    for cls, add in ((BenchFields, lambda p: add_bench_args(p, "x")), (ReproduceFields, add_reproduce_args)):
+        flags = argparse.ArgumentParser()
+        add(flags)
+        config = argparse.ArgumentParser()
+        add_dataclass_args(config, cls)
+        by_flags = {k: v for k, v in vars(flags.parse_args([])).items()}
+        built = config_from_args(config, cls, [])
+        assert {f.name for f in fields(cls)} == set(by_flags)
+        assert all(getattr(built, k) == v for k, v in by_flags.items() if k != "out")

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from orals23_shared.threads import add_threads_arg, usable_cores
 
 __all__ = [
     "MIN_REPEATS",
+    "BenchFields",
     "Timing",
     "add_bench_args",
     "default_bench_dir",
@@ -148,6 +149,20 @@ def peak_rss(target: str, kwargs: dict[str, Any] | None = None, timeout: float =
 def default_bench_dir(package: str) -> Path:
     """The one default place: ``runs/bench/<package>/`` (``bench.json`` inside)."""
     return Path("runs") / "bench" / package
+
+
+@dataclass
+class BenchFields:
+    """``add_bench_args``'s flags as config fields, for a ``-bench`` whose options are one config dataclass
+    (so that ``--config file.json`` sets them too). Inherit it and redeclare ``out`` with
+    ``default_bench_dir("<package>")``."""
+
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    device: str = field(default="cpu", metadata={"help": "torch/jax device"})
+    out: Path = field(default=Path("bench"), metadata={"help": "folder for bench.json"})
+    repeats: int = field(default=MIN_REPEATS, metadata={"help": "timed runs per row, median reported"})
+    warmup: int = field(default=1, metadata={"help": "untimed runs before timing"})
+    threads: int = field(default=0, metadata={"help": "CPU threads (0 = $ORALS23_THREADS or the usable cores)"})
 
 
 def add_bench_args(parser: argparse.ArgumentParser, package: str) -> None:

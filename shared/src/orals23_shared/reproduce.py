@@ -33,6 +33,7 @@ NOT_RUN = "not run"
 __all__ = [
     "Claim",
     "NOT_RUN",
+    "ReproduceFields",
     "VERDICTS",
     "add_reproduce_args",
     "load_summary",
@@ -174,6 +175,18 @@ def load_summary(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path}: claim counts do not follow from its claims")
     data["counts"] = verdict_counts(data["claims"])
     return data
+
+
+@dataclass
+class ReproduceFields:
+    """``add_reproduce_args``'s flags as config fields, for a ``-reproduce`` whose options are one config
+    dataclass (so that ``--config file.json`` sets them too)."""
+
+    quick: bool = field(default=False, metadata={"help": "small version: a few minutes on 2 CPU cores"})
+    out: Path = field(default=Path("reproduce"), metadata={"help": "output folder for summary.json and plots"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    device: str = field(default="cpu", metadata={"help": "torch/jax device"})
+    threads: int = field(default=0, metadata={"help": "CPU threads (0 = $ORALS23_THREADS or the usable cores)"})
 
 
 def add_reproduce_args(parser: argparse.ArgumentParser, default_out: str = "reproduce") -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from orals23_shared.bench import MIN_REPEATS, default_bench_dir, load_snapshot, time_call, write_bench
+from orals23_shared.bench import BenchFields, default_bench_dir, load_snapshot, time_call, write_bench
 from orals23_shared.cli import add_dataclass_args, check, config_from_args
 from orals23_shared.threads import set_threads
 
@@ -20,15 +20,12 @@ __all__ = ["BenchConfig", "main", "entry"]
 
 
 @dataclass
-class BenchConfig:
+class BenchConfig(BenchFields):
     """Options of ``learning-rules-bench`` (the shared bench flags plus --widths)."""
 
-    seed: int = field(default=0, metadata={"help": "random seed"})
     device: str = field(default="cpu", metadata={"help": "jax device: cpu (default), gpu or auto"})
     out: Path = field(default=default_bench_dir("learning-rules"), metadata={"help": "folder for bench.json"})
-    repeats: int = field(default=MIN_REPEATS, metadata={"help": "timed runs per row, median reported"})
     warmup: int = field(default=1, metadata={"help": "untimed runs before timing (the first also compiles)"})
-    threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS, else the usable cores)"})
     widths: tuple[int, ...] = field(default=(256, 1024, 2048), metadata={"help": "widths for the training step"})
 
     def __post_init__(self) -> None:

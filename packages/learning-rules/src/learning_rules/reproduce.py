@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orals23_shared.reproduce import Claim, write_summary
+from orals23_shared.reproduce import Claim, ReproduceFields, write_summary
 
 __all__ = ["ReproduceConfig", "main", "entry"]
 
@@ -425,14 +425,11 @@ EXPERIMENTS = ("lazy", "rich", "deep", "linear")
 
 
 @dataclass
-class ReproduceConfig:
+class ReproduceConfig(ReproduceFields):
     """Options of ``learning-rules-reproduce`` (the shared --quick --out --seed --device --threads, plus --only)."""
 
     quick: bool = field(default=False, metadata={"help": "small version: about 3 CPU-minutes with one thread"})
-    out: Path = field(default=Path("reproduce"), metadata={"help": "output folder for summary.json and plots"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
     device: str = field(default="cpu", metadata={"help": "jax device: cpu (default), gpu or auto"})
-    threads: int = field(default=0, metadata={"help": "CPU threads (0: $ORALS23_THREADS, else the usable cores)"})
     only: str = field(default=",".join(EXPERIMENTS), metadata={"help": "comma-separated experiments to run"})
 
     def parts(self) -> list[str]:

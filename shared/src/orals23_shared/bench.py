@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from orals23_shared.checkpoint import atomic_write_json
-from orals23_shared.threads import add_threads_arg, usable_cores
+from orals23_shared.cli import add_field_flags
+from orals23_shared.threads import usable_cores
 
 __all__ = [
     "MIN_REPEATS",
@@ -166,20 +167,9 @@ class BenchFields:
 
 
 def add_bench_args(parser: argparse.ArgumentParser, package: str) -> None:
-    """The flags every ``<name>-bench`` takes: --seed --device --out --threads --repeats --warmup."""
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--device", default="cpu", help="torch/jax device (default: %(default)s)")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=default_bench_dir(package),
-        help="folder for bench.json (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--repeats", type=int, default=MIN_REPEATS, help="timed runs per row, median reported (default: %(default)s)"
-    )
-    parser.add_argument("--warmup", type=int, default=1, help="untimed runs before timing (default: %(default)s)")
-    add_threads_arg(parser)
+    """The flags every ``<name>-bench`` takes: ``BenchFields`` (--seed --device --out --repeats --warmup
+    --threads), with --out defaulting to ``default_bench_dir(package)``."""
+    add_field_flags(parser, BenchFields, out=default_bench_dir(package))
 
 
 def load_snapshot() -> dict[str, Any]:

@@ -97,6 +97,24 @@ class RunFields:
         return [msg for ok, msg in checks if not ok]
 
 
+def add_field_flags(parser: argparse.ArgumentParser, cls: type, **defaults: Any) -> None:
+    """Plain flags with real defaults (no ``--config``) from a dataclass of shared options such as
+    ``bench.BenchFields``: one ``--flag`` per field, ``defaults`` overriding field defaults; a bool field is a
+    ``store_true`` switch and ``threads`` is ``threads.add_threads_arg``'s flag."""
+    from orals23_shared.threads import add_threads_arg
+
+    for f in dataclasses.fields(cls):
+        if f.name == "threads":
+            add_threads_arg(parser)
+            continue
+        flag, default, text = "--" + f.name.replace("_", "-"), defaults.get(f.name, f.default), f.metadata["help"]
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", help=text)
+        else:
+            kind = Path if isinstance(default, Path) else type(default)
+            parser.add_argument(flag, type=kind, default=default, help=f"{text} (default: %(default)s)")
+
+
 def add_run_args(parser: argparse.ArgumentParser, default_out: str | Path) -> None:
     """``--out --resume --overwrite --quiet`` for a CLI whose options are not one ``RunFields`` config."""
     parser.add_argument("--out", type=Path, default=Path(default_out), help="run folder (default: %(default)s)")

@@ -190,16 +190,7 @@ class ReproduceFields:
 
 
 def add_reproduce_args(parser: argparse.ArgumentParser, default_out: str = "reproduce") -> None:
-    """The flags every ``<name>-reproduce`` takes (``--threads`` from ``orals23_shared.threads``)."""
-    from orals23_shared.threads import add_threads_arg
+    """The flags every ``<name>-reproduce`` takes: ``ReproduceFields`` (--quick --out --seed --device --threads)."""
+    from orals23_shared.cli import add_field_flags
 
-    parser.add_argument("--quick", action="store_true", help="small version: a few minutes on 2 CPU cores")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(default_out),
-        help="output folder for summary.json and plots (default: %(default)s)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--device", default="cpu", help="torch/jax device (default: %(default)s)")
-    add_threads_arg(parser)
+    add_field_flags(parser, ReproduceFields, out=Path(default_out))

@@ -54,6 +54,15 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, flags, message):
     assert _exit(train_main, [*TINY, *flags, "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+    assert not (tmp_path / "r" / "config.json").exists()  # refused before a run folder is made
+
+
+def test_a_corrected_rerun_after_bad_input_is_not_refused(tmp_path, capsys):
+    mod = ["--task", "modadd", "--d-model", "8", "--n-heads", "2", "--d-head", "4", "--d-mlp", "16", "--steps", "2",
+           "--n-evals", "2", "--threads", "1", "--quiet", "--out", str(tmp_path / "r")]  # fmt: skip
+    assert _exit(train_main, [*mod, "--p", "12"]) == 2
+    assert _exit(landscape_main, [*mod, "--p", "12"]) == 2
+    assert _exit(train_main, [*mod, "--p", "7"]) == 0
 
 
 def test_malformed_idx_via_the_cli(tmp_path):

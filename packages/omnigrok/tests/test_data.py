@@ -129,3 +129,36 @@ def test_digits_split_is_stratified():
     counts = torch.bincount(d.y_train, minlength=10)
     assert counts.min() >= 14 and counts.max() <= 16
     assert 0.0 <= float(d.x_train.min()) and float(d.x_train.max()) <= 1.0
+
+
+def _rows(x):
+    return {tuple(r) for r in x.tolist()}
+
+
+def test_digits_validation_split_never_touches_the_fixed_test_half():
+    from sklearn.datasets import load_digits
+
+    test0 = load_digits_split(100, seed=0, n_val=300)
+    test7 = load_digits_split(100, seed=7, n_val=300)
+    val0 = load_digits_split(100, seed=0, n_val=300, holdout="val")
+    val7 = load_digits_split(100, seed=7, n_val=300, holdout="val")
+    assert torch.equal(test0.x_test, test7.x_test)  # the test half does not depend on the seed
+    assert torch.equal(test0.x_train, val0.x_train)  # holdout picks the evaluated set only
+    assert len(test0.x_test) == 1797 - 1797 // 2 and len(val0.x_test) == 300
+    # train and validation images of any seed come from the other half: no test image is ever tuned on
+    all_x = load_digits(return_X_y=True)[0] / 16.0
+    test_idx = {i for i, r in enumerate(all_x.tolist()) if tuple(r) in _rows(test0.x_test)}
+    dev = {tuple(r) for i, r in enumerate(all_x.tolist()) if i not in test_idx}
+    for d in (val0, val7):
+        assert _rows(d.x_train) <= dev and _rows(d.x_test) <= dev
+    assert not _rows(val0.x_train) & _rows(val0.x_test)
+    assert torch.bincount(val0.y_test, minlength=10).min() >= 28  # stratified
+
+
+@pytest.mark.parametrize(
+    "kw,message",
+    [(dict(n_val=0, holdout="val"), "needs --n-val"), (dict(n_val=900), "sum to"), (dict(n_val=5), ">= 10")],
+)
+def test_digits_validation_split_refuses_bad_sizes(kw, message):
+    with pytest.raises(UsageError, match=message):
+        load_digits_split(100, seed=0, **kw)

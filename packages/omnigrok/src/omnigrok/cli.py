@@ -33,9 +33,10 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     )
     set_threads(cfg.threads)
     from omnigrok.plots import plot_runs
-    from omnigrok.train import resolve, train
+    from omnigrok.train import build, resolve, train
 
     cfg = resolve(cfg)
+    build(cfg)  # bad data (a malformed IDX file, p not prime) is refused before the run folder is made
     run, _ = prepare_run_dir(args.out, asdict(cfg), resume=args.resume, overwrite=args.overwrite, seed=cfg.seed)
     res = train(cfg, out=run, resume=args.resume, quiet=args.quiet)
     kind = (
@@ -80,11 +81,12 @@ def landscape_main(argv: Sequence[str] | None = None) -> int:
     set_threads(cfg.threads)
     from omnigrok.landscape import lu_shape, run_landscape
     from omnigrok.plots import plot_lu
-    from omnigrok.train import resolve
+    from omnigrok.train import build, resolve
 
     cfg = resolve(cfg)
     cfg.constrained = True
     cfg.weight_decay = 0.0
+    build(cfg)  # bad data is refused before the run folder is made
     run, resumed = prepare_run_dir(args.out, asdict(cfg), resume=args.resume, overwrite=args.overwrite, seed=cfg.seed)
     path = run / "landscape.json"
     done = {}

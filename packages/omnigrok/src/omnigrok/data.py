@@ -126,15 +126,38 @@ def load_mnist(folder: str | Path, n_train: int = 1000, n_test: int | None = Non
     return Split(*parts)
 
 
-def load_digits_split(n_train: int = 300, seed: int = 0) -> Split:
-    """scikit-learn's bundled 8x8 digits, pixels / 16, stratified split with ``n_train`` training images."""
+def load_digits_split(n_train: int = 300, seed: int = 0, n_val: int = 0, holdout: str = "test") -> Split:
+    """scikit-learn's bundled 8x8 digits, pixels / 16, stratified, ``n_train`` training images.
+
+    ``n_val == 0``: the other images are the test set (split by ``seed``). ``n_val > 0``: a fixed half
+    of the images (stratified, independent of ``seed``) is the test set, and ``n_train`` training plus
+    ``n_val`` validation images are drawn from the other half by ``seed``, so tuning on validation data
+    with any seed never sees a test image. ``holdout`` picks the held-out set returned as ``x_test``:
+    "test" or "val".
+    """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     x, y = load_digits(return_X_y=True)
-    if not 10 <= n_train <= len(x) - 10:
-        raise UsageError(f"--n-train must be in 10..{len(x) - 10} for digits, got {n_train}")
-    x_tr, x_te, y_tr, y_te = train_test_split(x / 16.0, y, train_size=n_train, stratify=y, random_state=seed)
+    x = x / 16.0
+    if holdout not in ("test", "val"):
+        raise UsageError(f"--holdout must be test or val, got {holdout!r}")
+    if n_val == 0:
+        if holdout == "val":
+            raise UsageError("--holdout val needs --n-val > 0 (validation images held out of training)")
+        if not 10 <= n_train <= len(x) - 10:
+            raise UsageError(f"--n-train must be in 10..{len(x) - 10} for digits, got {n_train}")
+        x_tr, x_te, y_tr, y_te = train_test_split(x, y, train_size=n_train, stratify=y, random_state=seed)
+    else:
+        pool_x, test_x, pool_y, test_y = train_test_split(x, y, test_size=0.5, stratify=y, random_state=0)
+        if n_val < 10 or n_train < 10 or n_train + n_val > len(pool_x):
+            raise UsageError(
+                f"--n-train {n_train} and --n-val {n_val} must each be >= 10 and sum to <= {len(pool_x)} for digits"
+            )
+        x_tr, val_x, y_tr, val_y = train_test_split(
+            pool_x, pool_y, train_size=n_train, test_size=n_val, stratify=pool_y, random_state=seed
+        )
+        x_te, y_te = (val_x, val_y) if holdout == "val" else (test_x, test_y)
     return Split(
         torch.from_numpy(x_tr), torch.from_numpy(y_tr).long(), torch.from_numpy(x_te), torch.from_numpy(y_te).long()
     )

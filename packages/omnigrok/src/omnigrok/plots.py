@@ -59,6 +59,8 @@ def plot_lu(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "LU l
     ax2.plot(a, [r["test_acc"] for r in rows], "o-", color="tab:green", label="test acc")
     for ax, lab in ((ax1, "final loss"), (ax2, "final accuracy")):
         ax.set_xscale("log")
+        ax.set_xticks(a, [f"{v:g}" for v in a])  # the swept alphas, not overlapping log minor labels
+        ax.minorticks_off()
         ax.set_xlabel("alpha = fixed weight norm / w0")
         ax.set_ylabel(lab)
         ax.legend(fontsize=7)

@@ -29,10 +29,12 @@ from orals23_shared.threads import set_threads
 
 __all__ = ["Plan", "QUICK", "FULL", "DIGITS", "MODADD", "digits_claims", "lu_claims", "modadd_claims", "main"]
 
-#: Digits recipe: 100 stratified training images, full batch, MLP 64-200-200-10, MSE on one-hot,
-#: AdamW lr 3e-3, wd 0.1 (lr*wd = 3e-4: ln(8)/3e-4 ~ 7000 steps is the decay scale), float32.
-DIGITS: dict[str, Any] = dict(task="digits", n_train=100, batch_size=0, lr=3e-3, weight_decay=0.1, alpha=8.0,
-                              dtype="float32", hidden=(200, 200), n_evals=60)  # fmt: skip
+#: Digits recipe: 200 stratified training images, full batch, MLP 64-200-200-10, MSE on one-hot,
+#: AdamW lr 3e-3, wd 0.07 (lr*wd = 2.1e-4: ln(8)/2.1e-4 ~ 10k steps is the decay scale), float32.
+#: ``n_val=300`` fixes the test set to a seed-independent half of the images; the recipe was chosen on
+#: 300 validation images from the other half (tuning seeds 10 and 11), never on the test half (README).
+DIGITS: dict[str, Any] = dict(task="digits", n_train=200, n_val=300, batch_size=0, lr=3e-3, weight_decay=0.07,
+                              alpha=8.0, dtype="float32", hidden=(200, 200), n_evals=60)  # fmt: skip
 #: Modular addition recipe: p = 31, 60% of the pairs for training, 1-layer transformer d_model 32
 #: (4 heads x 8, d_mlp 128), AdamW lr 3e-3 betas (0.9, 0.98), full batch, float32. Baseline:
 #: standard init, wd 1.0 (official). Constrained: the norm is fixed at the smallest alpha * w0 of
@@ -69,7 +71,7 @@ class Plan:
     mod_seeds: int
 
 
-QUICK = Plan(5000, 1000, 3, 1, 1200, (0.25, 0.5, 1.0, 2.0, 4.0, 8.0), 3000, 1500, 1)
+QUICK = Plan(10000, 1000, 3, 1, 1200, (0.25, 0.5, 1.0, 2.0, 4.0, 8.0), 3000, 1500, 1)
 FULL = Plan(20000, 20000, 5, 3, 5000, (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0), 10000, 5000, 3)
 
 
@@ -248,8 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     claims = digits_claims([r["metrics"] for r in wd], [r["metrics"] for r in a1], [r["metrics"] for r in nowd])
     p_digits = plot_runs(
         [
-            ("digits: alpha=8, wd 0.1", wd[0]["history"]),
-            ("digits: alpha=1, wd 0.1", a1[0]["history"]),
+            (f"digits: alpha=8, wd {DIGITS['weight_decay']:g}", wd[0]["history"]),
+            (f"digits: alpha=1, wd {DIGITS['weight_decay']:g}", a1[0]["history"]),
             ("digits: alpha=8, no wd", nowd[0]["history"]),
         ],  # fmt: skip
         out / "grokking_digits.png",

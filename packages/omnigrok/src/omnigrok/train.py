@@ -38,7 +38,7 @@ Task = Literal["digits", "mnist", "modadd", "teacher"]
 #: digits (our offline stand-in for MNIST) takes the CPU recipe of ``omnigrok-reproduce`` (README).
 #: A config field left at None takes the value here.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "digits": dict(n_train=100, alpha=8.0, weight_decay=0.1, lr=3e-3, beta2=0.999, steps=5000, batch_size=0,
+    "digits": dict(n_train=200, alpha=8.0, weight_decay=0.07, lr=3e-3, beta2=0.999, steps=10000, batch_size=0,
                    loss="mse", dtype="float32", hidden=(200, 200), activation="relu"),
     "mnist": dict(n_train=1000, alpha=8.0, weight_decay=0.01, lr=1e-3, beta2=0.999, steps=100000, batch_size=200,
                   loss="mse", dtype="float64", hidden=(200, 200), activation="relu"),
@@ -61,7 +61,13 @@ class TrainConfig:
         default="digits", metadata=_h("digits (sklearn, offline) | mnist (IDX files) | modadd | teacher")
     )
     data_dir: Path | None = field(default=None, metadata=_h("folder with the MNIST IDX files (task mnist)"))
-    n_train: int | None = field(default=None, metadata=_h("training examples (digits 100, mnist 1000, teacher 100)"))
+    n_train: int | None = field(default=None, metadata=_h("training examples (digits 200, mnist 1000, teacher 100)"))
+    n_val: int = field(
+        default=0, metadata=_h("digits: validation images (> 0 also fixes the test set to half the images)")
+    )
+    holdout: Literal["test", "val"] = field(
+        default="test", metadata=_h("held-out set evaluated as test_*: test, or val for tuning (digits, --n-val)")
+    )
     p: int = field(default=113, metadata=_h("modulus of the modular-addition task (a prime; official 113)"))
     train_frac: float = field(default=0.3, metadata=_h("fraction of the p^2 pairs used for training (modadd)"))
     alpha: float | None = field(default=None, metadata=_h("init scale: every parameter times alpha, w = alpha*w0"))
@@ -106,6 +112,11 @@ class TrainConfig:
         check(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
         for name in ("d_model", "n_heads", "d_head", "d_mlp"):
             check(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be >= 1")
+        check(self.n_val >= 0, f"--n-val must be >= 0, got {self.n_val}")
+        check(
+            (self.n_val == 0 and self.holdout == "test") or self.task == "digits",
+            "--n-val and --holdout val apply to --task digits only",
+        )
         check(self.task != "mnist" or self.data_dir is not None, "--task mnist needs --data-dir (the IDX files)")
 
 
@@ -131,7 +142,7 @@ def build(cfg: TrainConfig) -> Built:
     """Data and model of a resolved config; the model has its default init (not yet alpha-scaled)."""
     dtype = getattr(torch, cfg.dtype)
     if cfg.task == "digits":
-        data, n_in, n_out = load_digits_split(cfg.n_train, seed=cfg.seed), 64, 10
+        data, n_in, n_out = load_digits_split(cfg.n_train, cfg.seed, cfg.n_val, cfg.holdout), 64, 10
     elif cfg.task == "mnist":
         data, n_in, n_out = load_mnist(cfg.data_dir, cfg.n_train), 784, 10
     elif cfg.task == "teacher":

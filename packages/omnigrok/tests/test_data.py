@@ -147,8 +147,8 @@ def test_digits_validation_split_never_touches_the_fixed_test_half():
     assert len(test0.x_test) == 1797 - 1797 // 2 and len(val0.x_test) == 300
     # train and validation images of any seed come from the other half: no test image is ever tuned on
     all_x = load_digits(return_X_y=True)[0] / 16.0
-    test_idx = {i for i, r in enumerate(all_x.tolist()) if tuple(r) in _rows(test0.x_test)}
-    dev = {tuple(r) for i, r in enumerate(all_x.tolist()) if i not in test_idx}
+    test_rows = _rows(test0.x_test)
+    dev = {tuple(r) for r in all_x.tolist() if tuple(r) not in test_rows}
     for d in (val0, val7):
         assert _rows(d.x_train) <= dev and _rows(d.x_test) <= dev
     assert not _rows(val0.x_train) & _rows(val0.x_test)

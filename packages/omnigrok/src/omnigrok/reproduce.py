@@ -8,8 +8,9 @@
    weight-decay baseline.
 
 The CPU recipes below were chosen with the brief's arithmetic ``t_grok ~ ln(alpha) / (lr * wd)`` and a
-few tuning runs on seeds 10 and 11 (the reproduce uses seeds 0, 1, 2), looking at train accuracy
-and the norm trace; see the README. Every verdict threshold is a constant in this file.
+few tuning runs on seeds 10 and 11 (the reproduce uses seeds 0, 1, 2); the digits recipe on
+validation images only (``n_val``), never the fixed test half; see the README. Every verdict
+threshold is a constant in this file.
 """
 
 from __future__ import annotations

@@ -54,16 +54,20 @@ class _Common(RunFields):
 
 @dataclass
 class PretrainConfig(_Common):
-    """The source task: an MLP autoencoder on unlabelled inputs; its encoder is the "pretrained" backbone."""
+    """The source task: an autoencoder on unlabelled inputs; its encoder is the "pretrained" backbone."""
 
-    hidden: int = field(default=256, metadata={"help": "hidden width of the MLP encoder"})
+    arch: Literal["mlp", "conv"] = field(default="mlp", metadata={"help": "encoder: mlp, or conv (3 conv layers "
+                                         "for images (n, H, W) or (n, C, H, W))"})  # fmt: skip
+    channels: int = field(default=16, metadata={"help": "conv: channels of the first layer (then 2x, 2x)"})
+    hidden: int = field(default=256, metadata={"help": "hidden width of the MLP encoder and of the decoder"})
     feat_dim: int = field(default=64, metadata={"help": "feature size (the probe's input)"})
     epochs: int = field(default=100, metadata={"help": "epochs of the source task"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate (cosine to 1e-5)"})
     out: Path = field(default=Path("runs/adaptation-sb-pretrain"), metadata={"help": "run folder"})
 
     def __post_init__(self) -> None:
-        self._check([(self.hidden >= 1 and self.feat_dim >= 1, "--hidden and --feat-dim must be >= 1"),
+        self._check([(self.hidden >= 1 and self.feat_dim >= 1 and self.channels >= 1,
+                      "--hidden, --feat-dim and --channels must be >= 1"),
                      (self.epochs >= 1 and self.lr > 0, "--epochs must be >= 1 and --lr > 0")])  # fmt: skip
 
 
@@ -179,8 +183,9 @@ def pretrain_main(argv: Sequence[str] | None = None) -> int:
     source = splits.get("pretrain") or splits.get("train")
     if source is None:
         raise UsageError(f"--data {cfg.data}: needs pretrain.npz or train.npz for the source task")
+    bcfg = BackboneConfig(in_shape=tuple(source.x.shape[1:]), hidden=cfg.hidden, feat_dim=cfg.feat_dim,
+                          arch=cfg.arch, channels=cfg.channels)  # fmt: skip
     run, main, log, _ = _prepare(cfg)
-    bcfg = BackboneConfig(in_shape=tuple(source.x.shape[1:]), hidden=cfg.hidden, feat_dim=cfg.feat_dim)
     torch.manual_seed(cfg.seed)
     ae = AutoEncoder(bcfg)
     fit = _fit(cfg, epochs=cfg.epochs, lr=cfg.lr, optimizer="adam")

@@ -47,6 +47,8 @@ def test_pretrain_train_eval_and_a_used_out(pretrained, tmp_path, monkeypatch, c
     for name in ("config.json", "env.json", "model.pt", "lp_head.pt", "metrics.jsonl", "summary.json"):
         assert (run / name).is_file(), name
     summary = json.loads((run / "summary.json").read_text())
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["lr"], saved["probe_lr"]) == (0.01, 0.1)  # the MLP backbone's defaults
     assert set(summary["safety"]) >= {"val", "test", "test_random", "corruption", "anomaly", "distortion"}
     capsys.readouterr()
     assert code_of(train_entry, argv, monkeypatch) == 2  # a used --out
@@ -114,6 +116,8 @@ def test_conv_backbone_on_rgb_images_end_to_end(tmp_path, monkeypatch, capsys):
     assert blob["backbone"]["arch"] == "conv" and blob["backbone"]["in_shape"] == [3, 16, 8]
     argv = ["--data", str(data), "--backbone", str(pre), "--protocol", "lp+ft", "--probe", "udp"]
     assert code_of(train_entry, [*argv, *TINY_FT, "--out", str(run)], monkeypatch) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["lr"], saved["probe_lr"]) == (0.001, 0.03)  # the conv backbone's stable defaults
     capsys.readouterr()
     assert code_of(eval_entry, [str(run), "--json", "--no-corruptions"], monkeypatch) == 0
     rec = json.loads(capsys.readouterr().out)

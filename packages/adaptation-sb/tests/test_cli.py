@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from adaptation_sb import bench, reproduce
-from adaptation_sb.cli import adapt_entry, eval_entry, pretrain_entry, train_entry
+from adaptation_sb.cli import adapt_entry, dominoes_entry, eval_entry, pretrain_entry, train_entry
 
 FAST = ["--quiet", "--threads", "1"]
 TINY_FT = ["--epochs", "1", "--probe-epochs", "2", "--batch-size", "128", *FAST]
@@ -22,7 +22,9 @@ def code_of(entry, argv, monkeypatch):
     return e.value.code
 
 
-@pytest.mark.parametrize("entry", [pretrain_entry, train_entry, adapt_entry, eval_entry, bench.entry, reproduce.entry])
+@pytest.mark.parametrize(
+    "entry", [pretrain_entry, train_entry, adapt_entry, eval_entry, bench.entry, reproduce.entry, dominoes_entry]
+)
 def test_help(entry, monkeypatch, capsys):
     assert code_of(entry, ["--help"], monkeypatch) == 0
     assert "usage" in capsys.readouterr().out
@@ -158,6 +160,11 @@ def test_bad_input_is_one_line_and_exit_2(pretrained, tmp_path, monkeypatch, cap
         (pretrain_entry, ["--arch", "conv", "--data", str(flat)], "a conv backbone takes images"),
         (pretrain_entry, ["--arch", "resnet"], "invalid choice"),
         (eval_entry, [str(tmp_path / "nope")], "run folder not found"),
+        (
+            dominoes_entry,
+            ["--cifar", str(tmp_path), "--mnist", str(tmp_path), "--out", str(tmp_path / "d")],
+            "MNIST file not found",
+        ),
         (eval_entry, [str(tmp_path)], "not a finished adaptation-sb-train run"),
     ]
     for i, (entry, argv, msg) in enumerate(cases):

@@ -91,3 +91,27 @@ def test_head_and_input_sizes_must_fit_the_backbone(splits, backbone):
         build_model(other, splits.train, splits.val, "ft", PROBE, 10)
     with pytest.raises(UsageError, match="not defined"):
         build_model(backbone, splits.train, splits.val, "lp-ft", PROBE, 10)
+
+
+def test_conv_backbone_shapes_and_lp_leaves_it_unchanged(splits):
+    """The conv encoder takes (n, H, W) and (n, C, H, W) images; LP on it trains only the head."""
+    from adaptation_sb.model import ConvEncoder, make_encoder
+
+    enc = make_encoder(BackboneConfig(in_shape=(16, 8), feat_dim=12, arch="conv", channels=4))
+    assert isinstance(enc, ConvEncoder)
+    assert enc(torch.rand(5, 16, 8)).shape == (5, 12)
+    rgb = make_encoder(BackboneConfig(in_shape=(3, 64, 32), feat_dim=7, arch="conv", channels=2))
+    assert rgb(torch.rand(2, 3, 64, 32)).shape == (2, 7)
+    # the features depend on every input channel (a reshape that mixed C into H would still run: check the map)
+    x = torch.rand(1, 3, 64, 32)
+    y = x.clone()
+    y[:, 2] = 0.0
+    assert not torch.equal(rgb(x), rgb(y))
+    before = _state(enc)
+    res = run_protocol(enc, splits.train, splits.val, "lp", ProbeConfig(epochs=2), FitConfig(), 10)
+    for k, v in res.model.backbone.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    with pytest.raises(UsageError, match="conv backbone takes images"):
+        BackboneConfig(in_shape=(128,), arch="conv")
+    with pytest.raises(UsageError, match="not defined"):
+        BackboneConfig(arch="resnet")

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from adaptation_sb.data import Split
-from adaptation_sb.model import Classifier, MLPEncoder, check_inputs, make_head
+from adaptation_sb.model import Classifier, Encoder, check_inputs, make_head
 from adaptation_sb.probes import ProbeConfig, extract_features, train_probe
 from adaptation_sb.train import FitConfig, finetune, freeze, rank_zero, save_torch
 from orals23_shared.cli import UsageError
@@ -35,7 +35,7 @@ def _tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def build_model(
-    backbone0: MLPEncoder,
+    backbone0: Encoder,
     train: Split,
     val: Split,
     protocol: str,
@@ -58,6 +58,10 @@ def build_model(
     if lp_file is not None and lp_file.is_file():
         blob = torch.load(lp_file, map_location="cpu", weights_only=True)
         head = nn.Linear(backbone.feat_dim, n_classes)
+        saved = tuple(blob["state_dict"]["weight"].shape)
+        if saved != tuple(head.weight.shape):
+            raise UsageError(f"{lp_file}: the saved probe takes {saved[1]} features for {saved[0]} classes, but the "
+                             f"backbone gives {backbone.feat_dim} for {n_classes} classes")  # fmt: skip
         head.load_state_dict(blob["state_dict"])
         record["probe_record"] = blob["record"]
     else:
@@ -73,7 +77,7 @@ def build_model(
 
 
 def run_protocol(
-    backbone0: MLPEncoder,
+    backbone0: Encoder,
     train: Split,
     val: Split,
     protocol: str,

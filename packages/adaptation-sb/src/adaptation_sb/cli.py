@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -54,16 +54,20 @@ class _Common(RunFields):
 
 @dataclass
 class PretrainConfig(_Common):
-    """The source task: an MLP autoencoder on unlabelled inputs; its encoder is the "pretrained" backbone."""
+    """The source task: an autoencoder on unlabelled inputs; its encoder is the "pretrained" backbone."""
 
-    hidden: int = field(default=256, metadata={"help": "hidden width of the MLP encoder"})
+    arch: Literal["mlp", "conv"] = field(default="mlp", metadata={"help": "encoder: mlp, or conv (3 conv layers "
+                                         "for images (n, H, W) or (n, C, H, W))"})  # fmt: skip
+    channels: int = field(default=16, metadata={"help": "conv: channels of the first layer (then 2x, 2x)"})
+    hidden: int = field(default=256, metadata={"help": "hidden width of the MLP encoder and of the decoder"})
     feat_dim: int = field(default=64, metadata={"help": "feature size (the probe's input)"})
     epochs: int = field(default=100, metadata={"help": "epochs of the source task"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate (cosine to 1e-5)"})
     out: Path = field(default=Path("runs/adaptation-sb-pretrain"), metadata={"help": "run folder"})
 
     def __post_init__(self) -> None:
-        self._check([(self.hidden >= 1 and self.feat_dim >= 1, "--hidden and --feat-dim must be >= 1"),
+        self._check([(self.hidden >= 1 and self.feat_dim >= 1 and self.channels >= 1,
+                      "--hidden, --feat-dim and --channels must be >= 1"),
                      (self.epochs >= 1 and self.lr > 0, "--epochs must be >= 1 and --lr > 0")])  # fmt: skip
 
 
@@ -75,11 +79,13 @@ class TrainConfig(_Common):
     protocol: Literal["lp", "ft", "lp+ft"] = field(default="lp+ft", metadata={"help": "adaptation protocol"})
     probe: str = field(default="lp", metadata={"help": "the LP of LP / LP+FT: lp | vat | udp | soup"})
     epochs: int = field(default=20, metadata={"help": "FT epochs (paper: 20)"})
-    lr: float = field(default=0.01, metadata={"help": "FT learning rate (SGD, Nesterov momentum 0.9, cosine)"})
+    lr: float | None = field(default=None, metadata={"help": "FT learning rate (SGD, Nesterov momentum 0.9, cosine); "
+                             "default 0.01 for an mlp backbone, 0.001 for a conv one"})  # fmt: skip
     weight_decay: float = field(default=0.0, metadata={"help": "FT weight decay"})
     probe_epochs: int = field(default=200, metadata={"help": "probe epochs (paper: 200)"})
     probe_batch_size: int = field(default=256, metadata={"help": "probe batch size (paper: 256)"})
-    probe_lr: float = field(default=0.1, metadata={"help": "probe learning rate (SGD, Nesterov, cosine)"})
+    probe_lr: float | None = field(default=None, metadata={"help": "probe learning rate (SGD, Nesterov, cosine); "
+                                   "default 0.1 for an mlp backbone, 0.03 (the official) for a conv one"})  # fmt: skip
     probe_weight_decay: float = field(default=1e-4, metadata={"help": "probe weight decay"})
     vat_alpha: float = field(default=1.0, metadata={"help": "VAT: weight of the LDS term"})
     vat_eps: float = field(default=1.0, metadata={"help": "VAT: L2 radius of the adversarial feature perturbation"})
@@ -98,7 +104,23 @@ class TrainConfig(_Common):
 
         if self.probe not in PROBES:
             raise UsageError(f"probe variant {self.probe!r} is not defined (choose from {', '.join(PROBES)})")
-        self._check([(self.epochs >= 1 and self.lr > 0, "--epochs must be >= 1 and --lr > 0")])
+        self._check([(self.epochs >= 1, "--epochs must be >= 1"),
+                     (self.lr is None or self.lr > 0, "--lr must be > 0"),
+                     (self.probe_lr is None or self.probe_lr > 0, "--probe-lr must be > 0")])  # fmt: skip
+
+    def with_defaults_for(self, arch: str) -> TrainConfig:
+        """The learning rates left unset, filled in for the backbone's architecture.
+
+        On the conv backbone (features ~3x the MLP's norm, no normalisation layers) a probe at lr 0.1 reaches
+        logits in the thousands and FT at 0.01 from the probe's head diverges to a constant prediction (measured
+        on digits-dominoes); 0.03 (the official probe lr) and 0.001 train stably. An MLP keeps 0.1 and 0.01.
+        """
+        conv = arch == "conv"
+        return replace(
+            self,
+            lr=self.lr if self.lr is not None else (0.001 if conv else 0.01),
+            probe_lr=self.probe_lr if self.probe_lr is not None else (0.03 if conv else 0.1),
+        )
 
     def probe_config(self):  # noqa: ANN201
         from adaptation_sb.probes import ProbeConfig
@@ -179,8 +201,9 @@ def pretrain_main(argv: Sequence[str] | None = None) -> int:
     source = splits.get("pretrain") or splits.get("train")
     if source is None:
         raise UsageError(f"--data {cfg.data}: needs pretrain.npz or train.npz for the source task")
+    bcfg = BackboneConfig(in_shape=tuple(source.x.shape[1:]), hidden=cfg.hidden, feat_dim=cfg.feat_dim,
+                          arch=cfg.arch, channels=cfg.channels)  # fmt: skip
     run, main, log, _ = _prepare(cfg)
-    bcfg = BackboneConfig(in_shape=tuple(source.x.shape[1:]), hidden=cfg.hidden, feat_dim=cfg.feat_dim)
     torch.manual_seed(cfg.seed)
     ae = AutoEncoder(bcfg)
     fit = _fit(cfg, epochs=cfg.epochs, lr=cfg.lr, optimizer="adam")
@@ -229,6 +252,7 @@ def train_main(argv: Sequence[str] | None = None, prog: str = "adaptation-sb-tra
     from adaptation_sb.train import save_torch
 
     backbone, _ = load_backbone(cfg.backbone)
+    cfg = cfg.with_defaults_for(backbone.cfg.arch)
     splits = load_splits(cfg)
     _need(splits, ("train", "val", "test"), cfg.data)
     for name, split in splits.items():

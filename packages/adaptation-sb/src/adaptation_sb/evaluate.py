@@ -3,6 +3,7 @@ the files that ``adaptation-sb-pretrain`` and ``adaptation-sb-train`` write."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from adaptation_sb.data import Split
-from adaptation_sb.model import BackboneConfig, Classifier, MLPEncoder
+from adaptation_sb.model import BackboneConfig, Classifier, Encoder, make_encoder
 from adaptation_sb.probes import extract_features
 from adaptation_sb.safety import (
     CORRUPTIONS,
@@ -24,6 +25,18 @@ from adaptation_sb.safety import (
     synthetic_ood,
 )
 from orals23_shared.cli import UsageError
+
+#: what ``torch.load`` of a file that is not ours raises
+_LOAD_ERRORS = (
+    KeyError,
+    RuntimeError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    EOFError,
+    OSError,
+    pickle.UnpicklingError,
+)
 
 __all__ = ["classification_metrics", "load_backbone", "load_model", "predict_probs", "safety_report"]
 
@@ -60,7 +73,7 @@ def safety_report(
     splits: dict[str, Split],
     id_split: str = "test",
     ood_splits: tuple[str, ...] = ("test_random",),
-    pretrained: MLPEncoder | None = None,
+    pretrained: Encoder | None = None,
     corruptions: bool = True,
     anomaly_sets: dict[str, np.ndarray] | None = None,
     seed: int = 0,
@@ -102,40 +115,79 @@ def safety_report(
     return out
 
 
-def load_backbone(path: str | Path) -> tuple[MLPEncoder, dict[str, Any]]:
-    """The encoder of an ``adaptation-sb-pretrain`` run folder (``backbone.pt``) or such a file."""
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+def _backbone_config(d: dict[str, Any]) -> BackboneConfig:
+    """A ``BackboneConfig`` from its stored dict (files of round 3 have no ``arch``: an MLP)."""
+    return BackboneConfig(
+        in_shape=tuple(d["in_shape"]),
+        hidden=int(d["hidden"]),
+        feat_dim=int(d["feat_dim"]),
+        arch=str(d.get("arch", "mlp")),
+        channels=int(d.get("channels", 16)),
+    )
+
+
+def _load_state(module: nn.Module, state: dict[str, Any], what: str) -> None:
+    """``load_state_dict`` with one line naming the first parameter whose name or shape disagrees."""
+    own = module.state_dict()
+    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or extra:
+        raise UsageError(f"{what}: parameters do not match the architecture (missing {missing[:3]}, "
+                         f"unexpected {extra[:3]})")  # fmt: skip
+    for k, v in own.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise UsageError(
+                f"{what}: {k} has shape {tuple(state[k].shape)} but the architecture needs {tuple(v.shape)}"
+            )
+    module.load_state_dict(state)
+
+
+def load_backbone(path: str | Path) -> tuple[Encoder, dict[str, Any]]:
+    """The encoder of an ``adaptation-sb-pretrain`` run folder (``backbone.pt``) or such a file.
+
+    A user's own checkpoint works when it has this layout: ``{"config": {"in_shape": [...], "hidden": ...,
+    "feat_dim": ..., "arch": "mlp" | "conv", "channels": ...}, "state_dict": <the encoder's state dict>}``.
+    """
     path = Path(path)
     file = path / "backbone.pt" if path.is_dir() else path
     if not file.is_file():
         raise UsageError(f"{path}: no backbone (an adaptation-sb-pretrain run folder or its backbone.pt)")
     try:
         blob = torch.load(file, map_location="cpu", weights_only=True)
-        cfg = BackboneConfig(
-            in_shape=tuple(blob["config"]["in_shape"]),
-            hidden=blob["config"]["hidden"],
-            feat_dim=blob["config"]["feat_dim"],
-        )
-        enc = MLPEncoder(cfg)
-        enc.load_state_dict(blob["state_dict"])
-    except (KeyError, RuntimeError, TypeError, ValueError) as e:
-        raise UsageError(
-            f"{file}: not a backbone written by adaptation-sb-pretrain ({str(e).splitlines()[0]})"
-        ) from None
+        cfg = _backbone_config(blob["config"])
+        state = blob["state_dict"]
+    except _LOAD_ERRORS as e:
+        raise UsageError(f"{file}: not a backbone written by adaptation-sb-pretrain ({_first_line(e)})") from None
+    enc = make_encoder(cfg)
+    _load_state(enc, state, f"{file} (feature size {cfg.feat_dim})")
     enc.eval()
     return enc, blob.get("meta", {})
 
 
-def load_model(run: str | Path) -> tuple[Classifier, MLPEncoder, dict[str, Any]]:
+def load_model(run: str | Path) -> tuple[Classifier, Encoder, dict[str, Any]]:
     """The adapted classifier of an ``adaptation-sb-train`` run, its pretrained backbone, and its meta."""
     run = Path(run)
     if not run.is_dir():
         raise UsageError(f"run folder not found: {run}")
     if not (run / "model.pt").is_file():
         raise UsageError(f"{run}: not a finished adaptation-sb-train run (no model.pt)")
-    blob = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
-    cfg = BackboneConfig(**{**blob["backbone"], "in_shape": tuple(blob["backbone"]["in_shape"])})
-    model = Classifier(MLPEncoder(cfg), nn.Linear(cfg.feat_dim, blob["n_classes"]))
-    model.load_state_dict(blob["state_dict"])
-    pre = MLPEncoder(cfg)
-    pre.load_state_dict(blob["pretrained_state_dict"])
+    try:
+        blob = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
+        cfg = _backbone_config(blob["backbone"])
+        head_w = blob["state_dict"]["head.weight"]
+        n_classes = int(blob["n_classes"])
+    except _LOAD_ERRORS as e:
+        raise UsageError(f"{run / 'model.pt'}: not written by adaptation-sb-train ({_first_line(e)})") from None
+    if head_w.ndim != 2 or head_w.shape[1] != cfg.feat_dim:
+        raise UsageError(
+            f"{run / 'model.pt'}: the head takes {head_w.shape[-1]} features but the backbone gives {cfg.feat_dim}"
+        )
+    model = Classifier(make_encoder(cfg), nn.Linear(cfg.feat_dim, n_classes))
+    _load_state(model, blob["state_dict"], str(run / "model.pt"))
+    pre = make_encoder(cfg)
+    _load_state(pre, blob["pretrained_state_dict"], f"{run / 'model.pt'} (pretrained backbone)")
     return model.eval(), pre.eval(), blob["meta"]

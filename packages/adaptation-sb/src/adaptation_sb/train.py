@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from adaptation_sb.model import AutoEncoder, Classifier, MLPEncoder
+from adaptation_sb.model import AutoEncoder, Classifier, Encoder
 from adaptation_sb.probes import cosine_lr
 from orals23_shared.checkpoint import atomic_save, latest
 from orals23_shared.lightning import atomic_checkpointing, quiet_lightning, resumable_loader
@@ -192,7 +192,7 @@ def finetune(model: Classifier, x: Tensor, y: Tensor, cfg: FitConfig, **kw: Any)
     return fit(model, x, y, "ce", cfg, stage="ft", **kw)
 
 
-def freeze(backbone: MLPEncoder) -> MLPEncoder:
+def freeze(backbone: Encoder) -> Encoder:
     for p in backbone.parameters():
         p.requires_grad_(False)
     return backbone.eval()

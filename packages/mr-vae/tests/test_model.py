@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mr_vae.model as M
-from mr_vae.model import VAE, BetaRange, Gates, apply_gate, gaussian_kl, sigmoid_gate, sqrt_gate
+from mr_vae.model import SQRT3, VAE, BetaRange, Gates, apply_gate, gaussian_kl, sigmoid_gate, sqrt_gate
 
 
 @given(st.floats(-30, 30, allow_nan=False))
@@ -46,6 +46,50 @@ def test_hyper_layer_keeps_default_init_not_zero():
         assert (
             p.abs().max() <= 1 and p.abs().mean() > 0.4 and float(p.std()) == pytest.approx(1 / math.sqrt(3), rel=0.1)
         )
+
+
+def test_fast_gates_equal_the_reference_formula_in_values_and_gradients():
+    """The per-layer ``addcmul`` gating (the fast path) is the same function as one ``nn.Linear(1, N)`` then split,
+    including the gradients of the hyper-parameters, on units that straddle the sqrt gate's dead zone."""
+    torch.manual_seed(3)
+    gates = Gates([7, 5], [5, 9, 3])
+    with torch.no_grad():  # push some decoder units past t = 0 for some xi: gate 0, gradient 0
+        gates.hyper.bias[gates.n_enc :] += 0.8
+    xi = torch.linspace(-SQRT3, SQRT3, 33)
+    weights = [torch.randn(33, u) for u in gates.encoder_units + gates.decoder_units]
+    results = []
+    for forward in (gates.forward, gates.reference_forward):
+        gates.zero_grad()
+        enc, dec = forward(xi)
+        assert [g.shape[1] for g in enc] == gates.encoder_units and [g.shape[1] for g in dec] == gates.decoder_units
+        sum((g * w).sum() for g, w in zip([*enc, *dec], weights)).backward()
+        results.append(([g.detach() for g in (*enc, *dec)], gates.hyper.weight.grad.clone(), gates.hyper.bias.grad))
+    (fast, gw, gc), (ref, rw, rc) = results
+    assert any((g == 0).any() for g in fast[2:]) and any((g > 0).any() for g in fast[2:])
+    for a, b in zip(fast, ref):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(gw, rw, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gc, rc, rtol=1e-5, atol=1e-6)
+
+
+def test_fast_gates_give_the_reference_model_loss_and_gradients():
+    """A whole conv MR-VAE step with the fast gates equals the same step with the reference gating."""
+    torch.manual_seed(4)
+    model = VAE((1, 9, 7), 4, "conv", hidden=(16,), channels=(4, 6))
+    x, eps = torch.rand(5, 1, 9, 7).round(), torch.randn(5, 4)
+    xi = torch.linspace(-1.7, 1.7, 5)
+    grads = []
+    for forward in (model.gates.forward, model.gates.reference_forward):
+        model.zero_grad()
+        gates = forward(xi)
+        mu, logvar = model.encode(x, xi, gates)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        loss = (model.distortion(x, model.decode(z, xi, gates)) + gaussian_kl(mu, logvar)).sum()
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    for a, b in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_zero_initialised_decoder_gates_would_kill_the_decoder():

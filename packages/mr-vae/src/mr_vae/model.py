@@ -87,7 +87,7 @@ def sqrt_gate(t: Tensor) -> Tensor:
 
 def apply_gate(a: Tensor, g: Tensor) -> Tensor:
     """``a * g`` with the per-unit gate ``g (B, units)`` broadcast over any spatial dims of ``a (B, units, ...)``."""
-    return a * g.reshape(*g.shape, *([1] * (a.dim() - 2)))
+    return a * g if a.dim() == 2 else a * g.reshape(*g.shape, *([1] * (a.dim() - 2)))
 
 
 class Gates(nn.Module):
@@ -106,8 +106,28 @@ class Gates(nn.Module):
         self.hyper = nn.Linear(1, self.n_enc + sum(self.decoder_units))
 
     def forward(self, xi: Tensor) -> tuple[list[Tensor], list[Tensor]]:
-        """Per-layer gate values for per-example inputs ``xi (B,)``: encoder list, decoder list."""
-        t = torch.addmm(self.hyper.bias, xi.reshape(-1, 1).to(self.hyper.weight.dtype), self.hyper.weight.t())
+        """Per-layer gate values for per-example inputs ``xi (B,)``: encoder list, decoder list.
+
+        Each layer's ``t = w xi + c`` is one ``addcmul`` of its slice of the hyper-parameters, so every gate is a
+        contiguous ``(B, units)`` tensor: no ``(B, 1) x (1, N)`` matrix product and no column slices of one
+        ``(B, N)`` tensor, whose backward allocates and zero-fills a ``(B, N)`` gradient per slice (the gates'
+        forward + backward about 20 % cheaper in isolation; not measurable per step). Same values as :meth:`reference_forward` (tested).
+        """
+        w = self.hyper.weight.reshape(-1)
+        c = self.hyper.bias
+        x = xi.reshape(-1, 1).to(w.dtype)
+        enc, dec, o = [], [], 0
+        for u in self.encoder_units:
+            enc.append(sigmoid_gate(torch.addcmul(c[o : o + u], x, w[o : o + u])))
+            o += u
+        for u in self.decoder_units:
+            dec.append(sqrt_gate(torch.addcmul(c[o : o + u], x, w[o : o + u])))
+            o += u
+        return enc, dec
+
+    def reference_forward(self, xi: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """The plain formula (one ``nn.Linear(1, N)`` over all units, then split): the test reference."""
+        t = self.hyper(xi.reshape(-1, 1).to(self.hyper.weight.dtype))
         enc = sigmoid_gate(t[:, : self.n_enc]).split(self.encoder_units, dim=1)
         dec = sqrt_gate(t[:, self.n_enc :]).split(self.decoder_units, dim=1)
         return list(enc), list(dec)

@@ -4,7 +4,8 @@
    beta = 0.01, 0.1, 1, 10, each the same steps. Claims: the MR-VAE's test R-D curve is a trade-off (rate falling and
    distortion rising in beta on >= 9 of 10 steps); at each matched beta its ``D + beta R`` is within 5 % (or 2 nats) of
    the separately trained beta-VAE, reporting which side wins (the official README's own run has the beta-VAEs
-   slightly ahead); one MR-VAE run costs at most (1 + 10 %) / 4 of the four beta-VAE runs (wall clock, same process).
+   slightly ahead); one MR-VAE run costs at most (1 + 10 %) / 4 of the four beta-VAE runs (CPU seconds of the
+   training, one thread, side by side in one process; wall and end-to-end times reported beside it).
 2. Linear VAE (raw digits, Gaussian decoder sigma2 = 10, 16 latents): the trained linear MR-VAE sits within 3 % above
    the closed-form optimum ``L* = D* + beta R*`` at every beta (Section 4: the gated response is exact).
 
@@ -108,11 +109,16 @@ def matched_claim(mr_losses: dict[float, list[float]], beta_losses: dict[float, 
 
 
 def cost_claim(mr_seconds: float, beta_seconds: Sequence[float], cpu: dict[str, Any] | None = None) -> Claim:
-    """One MR-VAE run costs <= (1 + 10 %) / K of K beta-VAE runs of the same steps."""
+    """One MR-VAE run costs <= (1 + 10 %) / K of K beta-VAE runs of the same steps.
+
+    ``main`` passes the CPU seconds of the training itself (one thread, same process, side by side): on a machine
+    shared with other jobs the wall clock of a one-thread run measures the other jobs as much as this one. The wall
+    times and the end-to-end times (data, training, final evaluation) go into the claim's extra fields.
+    """
     ratio = mr_seconds / sum(beta_seconds)
     k = len(beta_seconds)
     return Claim.threshold(
-        f"one MR-VAE run costs <= (1+10%)/{k} of {k} beta-VAE runs (wall clock, same steps)",
+        f"one MR-VAE run costs <= (1+10%)/{k} of {k} beta-VAE runs (CPU time of the training, same steps)",
         paper="about 25 min vs about 100 min for 4 beta-VAEs (official README)",
         ours=round(ratio, 4),
         ok=ratio <= 1.10 / k,
@@ -187,28 +193,33 @@ def digits_experiment(size: dict[str, int], seed: int, threads: int, work: Path,
         "beta_seconds": [],
         "mr_cpu": [],
         "beta_cpu": [],
+        "mr_fit": [],
+        "beta_fit": [],
     }
     for s in range(size["seeds"]):
         cfg = replace(base, mode="mr", seed=seed + s, out=work / f"mr-{s}")
         res, wall, cpu = _timed_train(cfg)
         out["mr_seconds"].append(wall)
         out["mr_cpu"].append(cpu)
+        out["mr_fit"].append((res.summary["fit_seconds"], res.summary["fit_cpu_seconds"]))
         out["curves"].append(res.summary["test_curve"])
         test = prepare_data(cfg).test
         matched = rd_curve(
             res.module.model.cpu(), test, MATCHED_BETAS, res.module.betas, size["samples"], seed=cfg.seed
         )
-        walls, cpus = [], []
+        walls, cpus, fits = [], [], []
         for b, loss, r, d in zip(MATCHED_BETAS, matched["loss"], matched["rate"], matched["distortion"]):
             out["mr"][b].append(loss)
             out["mr_points"][b].append((r, d))
             bres, bwall, bcpu = _timed_train(replace(base, mode="beta", beta=b, seed=seed + s, out=work / f"b{b}-{s}"))
             walls.append(bwall)
             cpus.append(bcpu)
+            fits.append((bres.summary["fit_seconds"], bres.summary["fit_cpu_seconds"]))
             out["beta"][b].append(bres.summary["test_loss"])
             out["beta_points"][b].append((bres.summary["test_rate"], bres.summary["test_distortion"]))
         out["beta_seconds"].append(walls)
         out["beta_cpu"].append(cpus)
+        out["beta_fit"].append(fits)
     out["grid"] = beta_grid(base.beta_min, base.beta_max, base.eval_betas)
     return out
 
@@ -323,19 +334,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = args.out / "runs" if args.keep_runs else Path(tmp)
         dig = digits_experiment(size, args.seed, threads, work, args.device)
         lin = linear_experiment(size["linear_steps"], args.seed, threads, work, args.device)
-    mr_wall = float(np.sum(dig["mr_seconds"]))
-    beta_wall = [float(np.sum([w[i] for w in dig["beta_seconds"]])) for i in range(len(MATCHED_BETAS))]
+    k = len(MATCHED_BETAS)
+
+    def per_beta(key: str, j: int | None = None) -> list[float]:
+        rows = [[v if j is None else v[j] for v in seed_rows] for seed_rows in dig[key]]
+        return [float(np.sum([r[i] for r in rows])) for i in range(k)]
+
+    mr_fit_cpu = float(np.sum([f[1] for f in dig["mr_fit"]]))
+    beta_fit_cpu = per_beta("beta_fit", 1)
+    mr_fit_wall, beta_fit_wall = float(np.sum([f[0] for f in dig["mr_fit"]])), per_beta("beta_fit", 0)
+    mr_wall, beta_wall = float(np.sum(dig["mr_seconds"])), per_beta("beta_seconds")
+    mr_cpu, beta_cpu = float(np.sum(dig["mr_cpu"])), per_beta("beta_cpu")
     cpu = {
-        "mr_vae_cpu_seconds": round(float(np.sum(dig["mr_cpu"])), 2),
-        "beta_vae_cpu_seconds": [
-            round(float(np.sum([c[i] for c in dig["beta_cpu"]])), 2) for i in range(len(MATCHED_BETAS))
-        ],
+        "training_wall_seconds": {"mr_vae": round(mr_fit_wall, 2), "beta_vaes": [round(s, 2) for s in beta_fit_wall]},
+        "training_wall_ratio": round(mr_fit_wall / sum(beta_fit_wall), 4),
+        "end_to_end_cpu_seconds": {"mr_vae": round(mr_cpu, 2), "beta_vaes": [round(s, 2) for s in beta_cpu]},
+        "end_to_end_cpu_ratio": round(mr_cpu / sum(beta_cpu), 4),
+        "end_to_end_wall_seconds": {"mr_vae": round(mr_wall, 2), "beta_vaes": [round(s, 2) for s in beta_wall]},
+        "end_to_end_wall_ratio": round(mr_wall / sum(beta_wall), 4),
+        "note": "end to end = data, training and the final evaluation (MR-VAE: 11-beta curve and its plot; "
+        "beta-VAE: one beta), in this process",
     }
-    cpu["cpu_ratio"] = round(cpu["mr_vae_cpu_seconds"] / sum(cpu["beta_vae_cpu_seconds"]), 4)
     claims = [
         monotone_claim(dig["curves"]),
         matched_claim(dig["mr"], dig["beta"]),
-        cost_claim(mr_wall, beta_wall, cpu),
+        cost_claim(mr_fit_cpu, beta_fit_cpu, cpu),
         linear_claim(lin["trained"]["loss"], lin["optimum"]["loss"], lin["constant"], lin["trained"]["beta"]),
     ]
     plots = _plots(args.out, dig, lin)

@@ -17,6 +17,7 @@ import math
 import os
 import re
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -207,7 +208,9 @@ def train(cfg: TrainConfig, data: ImageData | None = None, callbacks: Sequence[L
             num_sanity_val_steps=0,
             default_root_dir=str(run),
         )
+        wall0, cpu0 = time.perf_counter(), time.process_time()
         trainer.fit(module, loader, ckpt_path=str(ckpt) if ckpt is not None else None)
+        fit_wall, fit_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         if _ckpt_step(latest(ckpt_dir, ".ckpt")) != trainer.global_step:
             trainer.save_checkpoint(checkpoint_path(ckpt_dir, trainer.global_step, ".ckpt"))
         summary: dict[str, Any] = {
@@ -216,6 +219,10 @@ def train(cfg: TrainConfig, data: ImageData | None = None, callbacks: Sequence[L
             "steps": trainer.global_step,
             "data": data.source,
             "resumed_from": _ckpt_step(ckpt) if ckpt is not None else None,
+            # the training alone (Lightning fit, this process), without data loading and the final evaluation:
+            # what one MR-VAE run and one beta-VAE run of the same steps are compared on
+            "fit_seconds": round(fit_wall, 3),
+            "fit_cpu_seconds": round(fit_cpu, 3),
         }
         if trainer.is_global_zero and logger is not None:
             summary.update(evaluate_run(module, cfg, data, run))

@@ -5,11 +5,18 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ramanujan_pai import graph
 from ramanujan_pai.graph import biadjacency, filter_zero_degree, imdb, layer_metrics, model_metrics, narc
 from ramanujan_pai.official import official_layer_metrics
+
+
+def _filtered_dense(m) -> np.ndarray:
+    b = filter_zero_degree(biadjacency(m))
+    return b.toarray() if sp.issparse(b) else np.asarray(b, dtype=np.float64)
 
 
 def _third_abs_eig(b: np.ndarray) -> tuple[float, float]:
@@ -33,7 +40,7 @@ def test_mu_hat_is_third_largest_abs_eigenvalue_of_adjacency(shape, p, seed):
     m = _mask(np.random.default_rng(seed), *shape, p)
     res = layer_metrics(m)
     assert not res["skipped"]
-    b = filter_zero_degree(biadjacency(m)).toarray()
+    b = _filtered_dense(m)
     lam1, mu = _third_abs_eig(b)
     assert res["mu_hat"] == pytest.approx(mu, rel=1e-9, abs=1e-9)
     assert res["lambda_1"] == pytest.approx(lam1, rel=1e-9)
@@ -46,7 +53,7 @@ def test_mu_hat_is_third_largest_abs_eigenvalue_of_adjacency(shape, p, seed):
 def test_mu_hat_matches_dense_svd(out, inp, p, seed):
     m = _mask(np.random.default_rng(seed), out, inp, p)
     res = layer_metrics(m)
-    b = filter_zero_degree(biadjacency(m)).toarray()
+    b = _filtered_dense(m)
     if res["skipped"]:
         assert res["mu_hat"] is None and (b.size == 0 or min(b.sum() / b.shape[0], b.sum() / b.shape[1]) < 3)
         return
@@ -192,3 +199,17 @@ def test_model_means_over_valid_layers():
     assert res["model"]["skipped"] == 1 and res["model"]["delta_r_count"] == 2
     assert res["model"]["delta_r"] == pytest.approx(np.mean([v["delta_r"] for v in valid]))
     assert res["model"]["imdb_norm"] == pytest.approx(np.mean([v["imdb_norm"] for v in valid if v["imdb_norm"]]))
+
+
+@pytest.mark.parametrize("shape,p", [((40, 90), 0.02), ((40, 90), 0.3), ((32, 16, 3, 3), 0.08), ((200, 30), 0.6)])
+def test_dense_and_sparse_biadjacency_give_identical_metrics(shape, p, monkeypatch):
+    """The dense float32 path (products of 0/1 counts, exact) and the sparse one agree bit for bit."""
+    m = np.random.default_rng(13).random(shape) < p
+    assert isinstance(biadjacency(m, sparse=False), np.ndarray) and sp.issparse(biadjacency(m, sparse=True))
+    monkeypatch.setattr(graph, "DENSE_FROM", 0.0)
+    dense = layer_metrics(m)
+    monkeypatch.setattr(graph, "DENSE_FROM", 1.1)
+    sparse = layer_metrics(m)
+    assert dense == sparse
+    im = [imdb(biadjacency(m, sparse=s)) for s in (False, True)]
+    assert im[0] == im[1]

@@ -214,3 +214,21 @@ def test_cifar_models_prune_every_layer():
         assert abs(sum(int(m.sum()) for m in masks.values()) - 0.05 * sizes) <= 1
         apply_masks(model.eval(), masks)
         assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_small_cnn_conv2_graph_is_defined_at_low_density():
+    """The reproduce's CNN: conv2 (576 input units x 64) passes d >= 3 with IMDB groups at density 0.05;
+    conv1 (9 input units) cannot at a uniform density, as d_R = 9 x 0.05 < 3."""
+    from ramanujan_pai.graph import model_metrics
+    from ramanujan_pai.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model("cnn", (1, 8, 8), 10)
+    masks = prune(model, "rand", 0.05, None, seed=0)
+    layers = model_metrics(masks)["layers"]
+    assert (layers["conv2"]["dim_in"], layers["conv2"]["dim_out"]) == (576, 64)
+    assert not layers["conv2"]["skipped"] and layers["conv2"]["imdb_groups"] >= 1
+    assert layers["conv1"]["skipped"]
+    assert build_model("cnn", (3, 9, 12), 4)(torch.rand(2, 3, 9, 12)).shape == (2, 4)
+    with pytest.raises(ValueError, match="5 x 5"):
+        build_model("cnn", (1, 4, 4), 10)

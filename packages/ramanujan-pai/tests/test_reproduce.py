@@ -2,6 +2,8 @@
 
 import itertools
 
+import pytest
+
 from ramanujan_pai.reproduce import PAPER_METHODS, aggregate, claims_from_rows, plot
 
 QUALITY = {"rand": 0, "erk": 1, "grasp": 2, "snip": 3, "itersnip": 4, "synflow": 5}
@@ -28,10 +30,12 @@ def _rows(acc_of, imdb_of, dr_of):
     return rows
 
 
-def test_paper_pattern_is_reproduced():
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_paper_pattern_is_reproduced(model):
     rows = _rows(lambda q: 0.5 + 0.05 * q, lambda q: -0.1 + 0.1 * q, lambda q: [0.3, 0.1, 0.5, 0.0, 0.2, 0.4][q])
-    claims = claims_from_rows(rows)
+    claims = claims_from_rows(rows, model)
     assert [c.verdict for c in claims] == ["reproduced"] * 4
+    assert all(c.claim.startswith(f"{model}: ") for c in claims)
     assert aggregate(rows)[0.05]["rand"]["seeds"] == 3
 
 

@@ -53,3 +53,38 @@ def test_cnn_and_dense(digits):
     assert res["density"] == pytest.approx(0.2, abs=1e-4) and 0 <= res["test_acc"] <= 1
     dense = train(TrainConfig(hidden=(16,), method="dense", epochs=1), data=digits)
     assert dense["density"] == 1.0
+
+
+def _cifar_fixture(folder, n=12, seed=0):
+    """CIFAR-10 python batches in the real format (pickled dicts, b"data" N x 3072 uint8, b"labels")."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        d = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, n))}
+        (folder / name).write_bytes(pickle.dumps(d))
+    return folder
+
+
+def test_cifar_folder_loader(tmp_path):
+    from orals23_shared.cli import UsageError
+
+    folder = _cifar_fixture(tmp_path / "cifar-10-batches-py")
+    data = load_data(folder, image=True)
+    assert data.input_shape == (3, 32, 32) and data.n_classes == 10 and data.name == "cifar10"
+    assert len(data.y_train) + len(data.y_val) == 60 and len(data.y_val) == 6 and len(data.y_test) == 12
+    assert torch.allclose(data.x_train.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)  # standardised on train
+    assert load_data(folder).input_shape == (3072,)
+    res = train(TrainConfig(data=str(folder), model="cnn", method="snip", density=0.1, epochs=1, batch_size=16))
+    assert 0 <= res["test_acc"] <= 1 and res["density"] == pytest.approx(0.1, abs=1e-4)
+    (folder / "data_batch_3").unlink()
+    with pytest.raises(UsageError, match="data_batch_3 is missing"):
+        load_data(folder)
+    (folder / "data_batch_3").write_bytes(b"junk")
+    with pytest.raises(UsageError, match="not a CIFAR python batch"):
+        load_data(folder)
+    with pytest.raises(UsageError, match="not a CIFAR folder"):
+        load_data(tmp_path)

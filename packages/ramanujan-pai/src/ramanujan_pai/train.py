@@ -40,7 +40,9 @@ def _h(text: str) -> dict[str, str]:
 class TrainConfig:
     """One prune-at-init + train run."""
 
-    data: str = field(default="digits", metadata=_h("'digits' (sklearn, offline) or a .npz with arrays x and y"))
+    data: str = field(
+        default="digits", metadata=_h("'digits' (sklearn), a .npz with arrays x and y, or a CIFAR-10/100 python folder")
+    )
     model: Literal["mlp", "cnn", "resnet34", "vgg16"] = field(default="mlp", metadata=_h("network to prune"))
     hidden: tuple[int, ...] = field(default=(512, 128), metadata=_h("MLP hidden widths (brief: 256,256; see README)"))
     method: Method = field(default="snip", metadata=_h("pruning method ('dense' = no pruning)"))

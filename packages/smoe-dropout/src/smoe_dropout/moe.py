@@ -12,9 +12,9 @@ Routers: ``random`` (SMoE-Dropout: the linear router is initialised and frozen, 
 (the baseline: the same router trained, plus the official load-balancing loss). The dense FFN of equal
 parameters is ``DenseFFN``.
 
-Dispatch is batched, never a Python loop over tokens: the (token, slot) pairs are sorted by expert, the
-tokens gathered into one contiguous segment per expert, each expert applied once to its segment (a loop
-over the N experts, as fastmoe's CPU path), and the weighted outputs scattered back with ``index_add_``.
+Dispatch is batched, never a Python loop over tokens: the (token, slot) pairs are sorted by expert, each
+expert gathers its segment of tokens, runs once on it (a loop over the N experts, as fastmoe's CPU path)
+with the routing weights applied to its hidden units, and its output is added back with ``index_add_``.
 At k = N every expert sees every token and the layer is one dense matmul pair on hidden units weighted per
 expert (``_all_experts``), which gives the same numbers without the gather/scatter.
 """

@@ -39,10 +39,15 @@ def test_learned_saturation_claim():
 
 
 def test_dense_and_time_claims():
-    assert claim_vs_dense(3.17, 3.24, seeds=3).verdict == "reproduced"
-    assert claim_vs_dense(3.17, 3.24, seeds=1).verdict == "partly"  # one seed: noise may decide
-    assert claim_vs_dense(3.27, 3.24, seeds=3).verdict == "partly"
-    assert claim_vs_dense(3.40, 3.24, seeds=3).verdict == "not"
+    three = claim_vs_dense([3.15, 3.18, 3.18], [3.22, 3.24, 3.26])
+    assert three.verdict == "reproduced" and three.ours == pytest.approx(3.17)
+    assert three.details["difference_per_seed"] == pytest.approx([-0.07, -0.06, -0.08])
+    assert three.details["dense_bpc_std"] == pytest.approx(0.01633, abs=1e-4)
+    assert claim_vs_dense([3.17], [3.24]).verdict == "partly"  # one seed: noise may decide
+    assert claim_vs_dense([3.27] * 3, [3.24] * 3).verdict == "partly"
+    assert claim_vs_dense([3.40] * 3, [3.24] * 3).verdict == "not"
+    with pytest.raises(ValueError):
+        claim_vs_dense([3.1, 3.2], [3.2])
     assert claim_training_time(30.0, 40.0).verdict == "reproduced"
     assert claim_training_time(39.0, 40.0).verdict == "partly"
     assert claim_training_time(43.0, 36.0).verdict == "not"

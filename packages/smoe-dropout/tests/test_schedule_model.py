@@ -6,9 +6,12 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
 
 from orals23_shared.cli import UsageError
 from smoe_dropout.model import (
+    Block,
     ModelConfig,
     Transformer,
     convert_dense_to_moe,
@@ -110,6 +113,21 @@ def test_dense_to_smoe_conversion_keeps_the_function_at_k_n_with_uniform_weights
         convert_dense_to_moe(moe, 8)
 
 
+def test_dense_to_smoe_conversion_of_any_model_built_from_our_blocks():
+    """A user's own stack of encoder blocks (no Transformer around it) converts too, to the same function."""
+    torch.manual_seed(5)
+    cfg = ModelConfig(in_features=3, n_classes=2, context=8, d_model=16, n_heads=2, d_ff=64, router="dense", dropout=0)
+    stack = torch.nn.Sequential(torch.nn.Linear(3, 16), Block(cfg, causal=False), Block(cfg, causal=False)).eval()
+    x = torch.randn(2, 8, 3)
+    ref = stack(x)
+    convert_dense_to_moe(stack, 4, "learned")
+    assert len(moe_layers(stack)) == 2 and all(m.router_kind == "learned" for m in moe_layers(stack))
+    with use_top_k(stack, 4, uniform=True):
+        torch.testing.assert_close(stack(x), ref, rtol=1e-4, atol=1e-5)
+    with use_top_k(stack, 1):
+        assert not torch.allclose(stack(x), ref, atol=1e-3)
+
+
 def test_use_top_k_restores_k_and_set_top_k_validates():
     model = lm()
     set_top_k(model, 3)
@@ -127,6 +145,35 @@ def test_flops_grow_linearly_in_k():
     assert steps == {cfg.n_layers * 4 * cfg.d_model * (cfg.d_ff // cfg.n_experts)}
     dense = flops_per_token(lm("dense").cfg)
     assert flops_per_token(cfg, 8) - dense == cfg.n_layers * 2 * cfg.d_model * cfg.n_experts  # the routers
+
+
+def counted_flops(model: Transformer, x: torch.Tensor) -> int:
+    """Matmul FLOPs of one forward as torch's own FLOP counter sees them (2 per multiply-add).
+
+    Attention runs through SDPA's math backend, whose matmuls the counter sees (it has no formula for the CPU
+    flash kernel); the math backend computes all T x T scores, as the analytic count assumes.
+    """
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize(
+    ("router", "k", "n_classes"), [("dense", None, 0), ("random", 1, 0), ("random", 3, 0), ("learned", 5, 4)]
+)
+def test_flops_per_token_equals_torchs_flop_counter(router, k, n_classes):
+    """The analytic count against torch.utils.flop_counter on the real forward (k < N goes through the dispatch)."""
+    cfg = ModelConfig(vocab_size=20, n_classes=n_classes, context=16, d_model=16, n_heads=2, d_ff=64, n_experts=8)
+    cfg.router = router
+    model = Transformer(cfg).eval()
+    if k is not None:
+        set_top_k(model, k)
+    batch, t = 3, 16
+    x = torch.randint(1, 20, (batch, t))
+    # the layer adds the routing-weighted output biases as one (T, N) @ (N, d) product: a bias term, which the
+    # analytic count leaves out like every other bias
+    bias = 0 if router == "dense" else cfg.n_layers * 2 * cfg.n_experts * cfg.d_model
+    assert counted_flops(model, x) == (flops_per_token(cfg, k, seq_len=t) + bias) * batch * t
 
 
 @pytest.mark.parametrize(

@@ -183,21 +183,29 @@ def aux_loss(model: nn.Module) -> Tensor | None:
     return torch.stack(losses).sum() if losses else None
 
 
-def convert_dense_to_moe(model: Transformer, n_experts: int, router: str = "random") -> Transformer:
-    """Replace every dense FFN of ``model`` by ``MoEFFN.from_dense`` (in place; returns the model).
+def convert_dense_to_moe(model: nn.Module, n_experts: int, router: str = "random") -> nn.Module:
+    """Replace every ``DenseFFN`` inside ``model`` by ``MoEFFN.from_dense`` (in place; returns the model).
 
-    The converted model equals the dense one at k = N with uniform expert weights (``use_top_k(m, N, True)``).
+    Works on any module built from our blocks (a ``Transformer``, a stack of ``Block``s, a bare ``DenseFFN``
+    inside a container): each dense FFN is split into ``n_experts`` experts. A ``Transformer``'s config is
+    updated to the new router. The converted model equals the dense one at k = N with uniform expert weights
+    (``use_top_k(m, N, True)``).
     """
     if router not in ("random", "learned"):
         raise UsageError(f"convert to router 'random' or 'learned', got {router!r}")
-    found = 0
-    for block in model.modules():
-        if isinstance(block, Block) and isinstance(block.ffn, DenseFFN):
-            block.ffn = MoEFFN.from_dense(block.ffn, n_experts, router=router, init_std=model.cfg.init_std)
-            found += 1
-    if not found:
+    targets = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if isinstance(child, DenseFFN)
+    ]
+    if not targets:
         raise UsageError("the model has no dense FFN to convert (is it already a mixture of experts?)")
-    model.cfg = ModelConfig(**{**asdict(model.cfg), "router": router, "n_experts": n_experts})
+    init_std = model.cfg.init_std if isinstance(model, Transformer) else 0.02
+    for parent, name, child in targets:
+        setattr(parent, name, MoEFFN.from_dense(child, n_experts, router=router, init_std=init_std))
+    if isinstance(model, Transformer):
+        model.cfg = ModelConfig(**{**asdict(model.cfg), "router": router, "n_experts": n_experts})
     return model
 
 

@@ -12,9 +12,9 @@ Routers: ``random`` (SMoE-Dropout: the linear router is initialised and frozen, 
 (the baseline: the same router trained, plus the official load-balancing loss). The dense FFN of equal
 parameters is ``DenseFFN``.
 
-Dispatch is batched, never a Python loop over tokens: the (token, slot) pairs are sorted by expert, the
-tokens gathered into one contiguous segment per expert, each expert applied once to its segment (a loop
-over the N experts, as fastmoe's CPU path), and the weighted outputs scattered back with ``index_add_``.
+Dispatch is batched, never a Python loop over tokens: the (token, slot) pairs are sorted by expert, each
+expert gathers its segment of tokens, runs once on it (a loop over the N experts, as fastmoe's CPU path)
+with the routing weights applied to its hidden units, and its output is added back with ``index_add_``.
 At k = N every expert sees every token and the layer is one dense matmul pair on hidden units weighted per
 expert (``_all_experts``), which gives the same numbers without the gather/scatter.
 """
@@ -165,17 +165,26 @@ class MoEFFN(nn.Module):
         return out.reshape(shape)
 
     def _dispatch(self, x: Tensor, idx: Tensor, w: Tensor) -> Tensor:
-        """Sort (token, slot) pairs by expert, run each expert once on its segment, scatter back weighted."""
+        """Sort (token, slot) pairs by expert; each expert gathers its tokens, runs once and adds back weighted.
+
+        The routing weight multiplies the expert's hidden units (``w (W2 h + b2) = W2 (w h) + w b2``) and the
+        biases come in as one ``(T, N) @ (N, d)`` product, so no ``(T k, d)`` tensor of gathered inputs or of
+        expert outputs is ever built: the gather/scatter traffic is the segments themselves.
+        """
         t, k = idx.shape
         flat_e = idx.reshape(-1)
         order = torch.argsort(flat_e, stable=True)
         token = order // k
         counts = torch.bincount(flat_e, minlength=self.n_experts).tolist()
-        segments = torch.split(x.index_select(0, token), counts)
+        tokens = torch.split(token, counts)
+        weights = torch.split(w.reshape(-1)[order].unsqueeze(1), counts)
+        dense_w = torch.zeros(t, self.n_experts, dtype=w.dtype, device=w.device).scatter(1, idx, w)
+        out = dense_w @ self.b2
         # every expert runs, even on an empty segment, so each parameter is in the graph (DDP needs that)
-        ys = torch.cat([self.expert(e, seg) for e, seg in enumerate(segments)])
-        weighted = ys * w.reshape(-1)[order].unsqueeze(1)
-        return torch.zeros_like(x).index_add_(0, token, weighted)
+        for e in range(self.n_experts):
+            hidden = F.relu(torch.addmm(self.b1[e], x.index_select(0, tokens[e]), self.w1[e]))
+            out.index_add_(0, tokens[e], (self.dropout(hidden) * weights[e]) @ self.w2[e])
+        return out
 
     def _all_experts(self, x: Tensor, idx: Tensor, w: Tensor) -> Tensor:
         """k = N: ``sum_e w_e (W2_e relu(W1_e x + b1_e) + b2_e)`` as one dense FFN with per-expert weighted hidden units."""

@@ -64,6 +64,11 @@ def test_linear_dmft_matches_finite_width_simulation(data):
     # finite-width fluctuations O(1/sqrt(N * seeds)) = 1.6 %; the Euler K_eff map differs from the discrete
     # weight update at O(eta gamma0) per step only through second-order terms
     assert np.abs(res.loss - sim).max() < 0.05 * sim[0]
+    # wrong model through the reproduce's verdict code: the closed form of FA (rho = 0) vs these GD nets
+    from learning_rules.reproduce import linear_claim
+
+    wrong = solve_dmft(X, y, DMFTConfig(rule="fa", activation="linear", mode="exact", steps=T, eta=eta))
+    assert linear_claim(wrong.loss, sim, wrong.converged, 1000, 4).verdict == "not"
 
 
 def test_small_gamma0_recovers_lazy_dynamics(data):

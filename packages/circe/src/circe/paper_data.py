@@ -248,6 +248,14 @@ def yaleb_subject_split(root: str | Path) -> dict[str, list[Path]]:
     return {"train": [subjects[i] for i in tr], "val": [subjects[i] for i in va], "test": [subjects[i] for i in te]}
 
 
+def _random_n(idx: list[np.ndarray], n: int, rng: np.random.Generator, sampler: str) -> np.ndarray:
+    """A random ``n`` of the rows the sampler's passes collected (with multiplicity), as the official loaders."""
+    all_idx = np.concatenate(idx)
+    if all_idx.size == 0:
+        raise UsageError(f"Extended Yale-B: no image satisfies the {sampler} sampler")
+    return all_idx[rng.permutation(all_idx.size)[:n]]
+
+
 def yaleb_cone_indices(files: YaleFiles, n: int, rng: np.random.Generator, max_passes: int = 10_000) -> np.ndarray:
     """Official "y-cone" sampler: rows collected with multiplicity, a random n of them."""
     az = 0.5 * (files.azimuth / 130 + 1) * 9
@@ -262,10 +270,7 @@ def yaleb_cone_indices(files: YaleFiles, n: int, rng: np.random.Generator, max_p
                 total += ok.size
         if total >= n:
             break
-    if total == 0:
-        raise UsageError("Extended Yale-B: no image satisfies the y-cone sampler")
-    all_idx = np.concatenate(idx)
-    return all_idx[rng.permutation(all_idx.size)[:n]]
+    return _random_n(idx, n, rng, "y-cone")
 
 
 def yaleb_mod_indices(files: YaleFiles, n: int, rng: np.random.Generator, max_passes: int = 10_000) -> np.ndarray:
@@ -283,10 +288,7 @@ def yaleb_mod_indices(files: YaleFiles, n: int, rng: np.random.Generator, max_pa
             total += ok.size
         if total >= n:
             break
-    if total == 0:
-        raise UsageError("Extended Yale-B: no image satisfies the mod sampler")
-    all_idx = np.concatenate(idx)
-    return all_idx[rng.permutation(all_idx.size)[:n]]
+    return _random_n(idx, n, rng, "mod")
 
 
 YALEB_SAMPLERS = {"y-cone": yaleb_cone_indices, "mod": yaleb_mod_indices}

@@ -27,8 +27,9 @@ setup_jax("cpu", True)
 import jax  # noqa: E402
 
 from learning_rules.data import make_dataset  # noqa: E402
-from learning_rules.dmft import DMFTConfig, solve_dmft  # noqa: E402
+from learning_rules.dmft import solve_dmft  # noqa: E402
 from learning_rules.model import NetSpec, forward, init_network  # noqa: E402
+from learning_rules.reproduce import deep_linear_dmft_config  # noqa: E402
 from learning_rules.train import train_steps  # noqa: E402
 
 
@@ -36,18 +37,7 @@ def scan(cases: list[tuple[int, float, int, int]], out: str) -> dict:
     X, y = make_dataset(0, 6, 8)
     res = {}
     for width, eta, T, n_seeds in cases:
-        cfg = DMFTConfig(  # the exact discrete map, as in the reproduce
-            depth=2,
-            rule="gd",
-            activation="linear",
-            mode="exact",
-            gamma0=1.0,
-            eta=eta,
-            steps=T,
-            function_update="direct",
-            damping=0.5,
-        )
-        theory = np.asarray(solve_dmft(X, y, cfg).loss)
+        theory = np.asarray(solve_dmft(X, y, deep_linear_dmft_config(eta, T)).loss)  # as in the reproduce
         spec = NetSpec(d_in=8, width=width, depth=2, activation="linear", gamma0=1.0, rule="gd", rho=0.0)
         t0, losses = time.time(), []
         for k in range(n_seeds):

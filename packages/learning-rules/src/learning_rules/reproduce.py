@@ -21,8 +21,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orals23_shared.reproduce import Claim, ReproduceFields, write_summary
+
+if TYPE_CHECKING:
+    from learning_rules.dmft import DMFTConfig
 
 __all__ = ["ReproduceConfig", "main", "entry"]
 
@@ -321,6 +325,23 @@ def rich_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], lis
     return claims, plots, {"rich_gaps": gaps, "kernel_movement_dmft": move_th, "kernel_movement_sim": move_sim}
 
 
+def deep_linear_dmft_config(eta: float, steps: int) -> DMFTConfig:
+    """The depth-2 linear GD DMFT of the deep-linear claim: the exact discrete map (Sec. 3.3)."""
+    from learning_rules.dmft import DMFTConfig
+
+    return DMFTConfig(
+        depth=2,
+        rule="gd",
+        activation="linear",
+        mode="exact",
+        gamma0=1.0,
+        eta=eta,
+        steps=steps,
+        function_update="direct",
+        damping=0.5,
+    )
+
+
 def linear_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], list[Path], dict]:
     import numpy as np
 
@@ -357,21 +378,7 @@ def linear_experiment(out: Path, quick: bool, seed: int) -> tuple[list[Claim], l
     X2, y2 = make_dataset(seed, 6, 8)
     T2, eta2 = 30, 0.2
     width2, seeds2 = (2000, 8) if quick else (4000, 16)
-    deep = solve_dmft(
-        X2,
-        y2,
-        DMFTConfig(
-            depth=2,
-            rule="gd",
-            activation="linear",
-            mode="exact",
-            gamma0=1.0,
-            eta=eta2,
-            steps=T2,
-            function_update="direct",
-            damping=0.5,
-        ),
-    )
+    deep = solve_dmft(X2, y2, deep_linear_dmft_config(eta2, T2))
     runs2 = _simulate(X2, y2, seeds2, seed, rule="gd", activation="linear", width=width2, depth=2, eta=eta2, steps=T2)
     sims2 = np.array([r["loss"] for r in runs2])
     sim2 = sims2.mean(axis=0)
